@@ -1,0 +1,105 @@
+package generator
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hpguard/hpguard/generator/spec"
+)
+
+// DocsPath is the generated rule reference.
+const DocsPath = "docs/rules.md"
+
+// Docs renders docs/rules.md: the profiles table and one section per rule.
+func Docs(s *spec.Spec) ([]File, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "<!-- %s -->\n# %s rules\n\n%s\n\n", Header, s.Ruleset.Name, strings.TrimSpace(s.Ruleset.Description))
+	b.WriteString("## Profiles\n\n")
+	for _, p := range s.Ruleset.Profiles {
+		def := ""
+		if p.Name == s.Ruleset.DefaultProfile {
+			def = " (default)"
+		}
+		fmt.Fprintf(&b, "- **%s**%s: %s\n", p.Name, def, strings.TrimSpace(p.Description))
+	}
+	b.WriteString("\n| rule | reference | scope |")
+	for _, p := range s.Ruleset.Profiles {
+		fmt.Fprintf(&b, " %s |", p.Name)
+	}
+	b.WriteString("\n|---|---|---|")
+	for range s.Ruleset.Profiles {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, r := range s.Rules {
+		fmt.Fprintf(&b, "| [`%s`](#%s) | %s | %s |", r.ID, r.ID, r.Reference, r.Scope)
+		for _, p := range s.Ruleset.Profiles {
+			sev := string(p.Rules[r.ID])
+			if sev == "" {
+				sev = "-"
+			}
+			fmt.Fprintf(&b, " %s |", sev)
+		}
+		b.WriteString("\n")
+	}
+	for _, r := range s.Rules {
+		fmt.Fprintf(&b, "\n## %s\n\n**%s** (%s; check `%s`; scope `%s`)\n\n%s\n\n**Remediation:** %s\n\n",
+			r.ID, r.Title, r.Reference, r.Check.Kind, r.Scope, strings.TrimSpace(r.Description), strings.TrimSpace(r.Remediation))
+		if len(r.Parameters) > 0 {
+			b.WriteString("| parameter | default | description |\n|---|---|---|\n")
+			for _, p := range r.Parameters {
+				fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", p.Name, compactJSON(p.Default), strings.TrimSpace(p.Description))
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("Allowed values:\n\n")
+		for _, v := range r.Golden.Allowed {
+			fmt.Fprintf(&b, "- `%s`%s: %s\n", v.Name, describeLevels(v), describeChange(v))
+		}
+		b.WriteString("\nDisallowed values:\n\n")
+		for _, v := range r.Golden.Disallowed {
+			fmt.Fprintf(&b, "- `%s`%s: %s\n", v.Name, describeLevels(v), describeChange(v))
+		}
+		b.WriteString("\nSources:\n\n")
+		for _, src := range r.Sources {
+			fmt.Fprintf(&b, "- [%s](%s)\n", src.Title, src.URL)
+		}
+	}
+	return []File{{Path: DocsPath, Data: []byte(b.String())}}, nil
+}
+
+func describeLevels(v spec.GoldenValue) string {
+	return " (at " + strings.Join(v.Levels(), ", ") + ")"
+}
+
+func describeChange(v spec.GoldenValue) string {
+	var parts []string
+	if v.Description != "" {
+		parts = append(parts, v.Description)
+	}
+	for _, p := range []struct {
+		label string
+		m     map[string]any
+	}{{"patch", v.Patch}, {"pod spec", v.PodPatch}, {"pod metadata", v.MetaPatch}, {"parameters", v.Params}} {
+		if len(p.m) > 0 {
+			parts = append(parts, fmt.Sprintf("%s `%s`", p.label, compactJSON(p.m)))
+		}
+	}
+	if len(parts) == 0 {
+		return "the base manifest unchanged"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func compactJSON(v any) string {
+	b, err := marshalJSON(clone(v))
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	var out strings.Builder
+	// one line: drop the indentation marshalJSON adds
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		out.WriteString(strings.TrimSpace(l))
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(out.String(), ",\"", ", \""), "|", "\\|")
+}

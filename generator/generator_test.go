@@ -1,0 +1,94 @@
+package generator_test
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hpguard/hpguard/generator"
+	"github.com/hpguard/hpguard/generator/spec"
+)
+
+func loadSpec(t *testing.T) *spec.Spec {
+	t.Helper()
+	s, err := spec.LoadDir(filepath.Join("..", "policies", "spec"))
+	require.NoError(t, err)
+	return s
+}
+
+// TestGeneratedFilesUpToDate is the drift test: the committed artifacts equal a fresh generation.
+func TestGeneratedFilesUpToDate(t *testing.T) {
+	files, err := generator.Generate(loadSpec(t))
+	require.NoError(t, err)
+	diff, err := generator.Diff("..", files)
+	require.NoError(t, err)
+	require.Empty(t, diff, "generated files are out of date; run `make generate` and commit the result")
+}
+
+func TestGenerateIsDeterministic(t *testing.T) {
+	s := loadSpec(t)
+	a, err := generator.Generate(s)
+	require.NoError(t, err)
+	b, err := generator.Generate(loadSpec(t))
+	require.NoError(t, err)
+	require.Equal(t, len(a), len(b))
+	for i := range a {
+		require.Equal(t, a[i].Path, b[i].Path)
+		require.True(t, bytes.Equal(a[i].Data, b[i].Data), "%s differs between two generations", a[i].Path)
+	}
+	for i := 1; i < len(a); i++ {
+		require.Less(t, a[i-1].Path, a[i].Path, "files are sorted by path")
+	}
+}
+
+// TestArtifactsMapToRules checks consistency both ways: every rule has a Rego package, tests and
+// golden cases; every generated rule package belongs to a rule.
+func TestArtifactsMapToRules(t *testing.T) {
+	s := loadSpec(t)
+	files, err := generator.Generate(s)
+	require.NoError(t, err)
+	byPath := map[string][]byte{}
+	for _, f := range files {
+		byPath[f.Path] = f.Data
+		if strings.HasSuffix(f.Path, ".rego") || strings.HasSuffix(f.Path, ".yaml") {
+			require.Contains(t, string(f.Data), generator.Header, "%s starts with the generated-code header", f.Path)
+		}
+	}
+	for _, r := range s.Rules {
+		name := strings.ReplaceAll(r.ID, "-", "_")
+		mod := byPath["policies/rego/rules/"+name+".rego"]
+		require.NotNil(t, mod, "rule %s has a Rego package", r.ID)
+		require.Contains(t, string(mod), "package hpguard.rules."+name+"\n")
+		require.Contains(t, string(mod), "id: "+r.ID, "METADATA carries the rule id")
+		require.NotNil(t, byPath["policies/rego/rules/"+name+"_test.rego"], "rule %s has generated tests", r.ID)
+	}
+	for p := range byPath {
+		if strings.HasPrefix(p, "policies/rego/rules/") && !strings.HasSuffix(p, "_test.rego") {
+			id := strings.ReplaceAll(strings.TrimSuffix(filepath.Base(p), ".rego"), "_", "-")
+			require.NotNil(t, s.RuleByID(id), "%s belongs to no rule", p)
+		}
+	}
+	cases, err := generator.Cases(s)
+	require.NoError(t, err)
+	levels := map[string]map[string]bool{}
+	for _, c := range cases {
+		if levels[c.Rule] == nil {
+			levels[c.Rule] = map[string]bool{}
+		}
+		levels[c.Rule][c.Level] = true
+	}
+	for _, r := range s.Rules {
+		require.NotEmpty(t, levels[r.ID], "rule %s has golden cases", r.ID)
+	}
+}
+
+func TestUnknownCheckKind(t *testing.T) {
+	s := loadSpec(t)
+	s.Rules[0].Check.Kind = "no-such-kind"
+	_, err := generator.Generate(s)
+	require.ErrorContains(t, err, `unknown check kind "no-such-kind"`)
+	require.ErrorContains(t, err, s.Rules[0].File)
+}

@@ -1,0 +1,62 @@
+package report
+
+import (
+	"bufio"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+func init() { register("github", githubReporter{}) }
+
+// githubReporter writes GitHub Actions workflow commands: an ::error or
+// ::warning annotation per finding, an ::error per document that could not be
+// evaluated, and a final ::notice with the summary.
+type githubReporter struct{}
+
+func (githubReporter) Write(w io.Writer, r *Report, _ Options) error {
+	b := bufio.NewWriter(w)
+	for _, res := range r.Results {
+		switch res.Status {
+		case StatusError:
+			githubCommand(b, "error", res.File, res.Line, "input error", res.Error)
+		case StatusChecked:
+			for _, f := range res.Findings {
+				cmd := "error"
+				if f.Severity == SeverityWarn {
+					cmd = "warning"
+				}
+				msg := f.Message
+				if f.Field != "" {
+					msg += " (" + f.Field + ")"
+				}
+				githubCommand(b, cmd, res.File, f.EffectiveLine(res), f.Rule, msg)
+			}
+		}
+	}
+	b.WriteString("::notice::" + githubData("hpguard: "+r.Summary.String()) + "\n")
+	return b.Flush()
+}
+
+// githubCommand writes "::cmd file=F,line=L,title=T::message".
+func githubCommand(b *bufio.Writer, cmd, file string, line int, title, msg string) {
+	props := []string{"file=" + githubProperty(filepath.ToSlash(file))}
+	if line > 0 {
+		props = append(props, "line="+strconv.Itoa(line))
+	}
+	if title != "" {
+		props = append(props, "title="+githubProperty(title))
+	}
+	b.WriteString("::" + cmd + " " + strings.Join(props, ",") + "::" + githubData(msg) + "\n")
+}
+
+// githubData escapes the message of a workflow command.
+func githubData(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+// githubProperty escapes a property value of a workflow command.
+func githubProperty(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+}

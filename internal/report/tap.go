@@ -1,0 +1,94 @@
+package report
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+func init() { register("tap", tapReporter{}) }
+
+// tapReporter writes TAP version 14: one test point per document. A document
+// with a deny finding or an error is "not ok"; findings and errors follow as
+// a YAML diagnostic block; skipped documents carry a SKIP directive.
+type tapReporter struct{}
+
+func (tapReporter) Write(w io.Writer, r *Report, _ Options) error {
+	b := bufio.NewWriter(w)
+	fmt.Fprintf(b, "TAP version 14\n1..%d\n", len(r.Results))
+	for i, res := range r.Results {
+		desc := tapDescription(describe(res))
+		switch res.Status {
+		case StatusSkipped:
+			fmt.Fprintf(b, "ok %d - %s # SKIP not a workload\n", i+1, desc)
+		case StatusError:
+			fmt.Fprintf(b, "not ok %d - %s\n", i+1, desc)
+			b.WriteString("  ---\n")
+			b.WriteString("  error: " + yamlScalar(res.Error) + "\n")
+			b.WriteString("  ...\n")
+		default:
+			status := "ok"
+			for _, f := range res.Findings {
+				if f.Severity != SeverityWarn {
+					status = "not ok"
+				}
+			}
+			fmt.Fprintf(b, "%s %d - %s\n", status, i+1, desc)
+			if len(res.Findings) > 0 {
+				tapFindings(b, res)
+			}
+		}
+	}
+	b.WriteString("# " + tapDescription(r.Summary.String()) + "\n")
+	return b.Flush()
+}
+
+// tapFindings writes the YAML diagnostic block listing a document's findings.
+func tapFindings(b *bufio.Writer, r Result) {
+	b.WriteString("  ---\n  findings:\n")
+	for _, f := range r.Findings {
+		b.WriteString("    - rule: " + yamlScalar(f.Rule) + "\n")
+		b.WriteString("      severity: " + yamlScalar(f.Severity) + "\n")
+		b.WriteString("      field: " + yamlScalar(f.Field) + "\n")
+		if line := f.EffectiveLine(r); line > 0 {
+			b.WriteString("      line: " + strconv.Itoa(line) + "\n")
+		}
+		if f.Container != "" {
+			b.WriteString("      container: " + yamlScalar(f.Container) + "\n")
+		}
+		b.WriteString("      message: " + yamlScalar(f.Message) + "\n")
+	}
+	b.WriteString("  ...\n")
+}
+
+// tapDescription makes s fit on a test point line: line breaks become spaces
+// and "#" and "\" are escaped, as TAP 14 requires.
+func tapDescription(s string) string {
+	s = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
+	return strings.NewReplacer(`\`, `\\`, "#", `\#`).Replace(s)
+}
+
+// yamlPlain matches strings that are safe as plain YAML scalars.
+var yamlPlain = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_./-]*$`)
+
+// yamlScalar renders s as a YAML scalar: plain when that is unambiguous,
+// double-quoted otherwise (a JSON string is a valid YAML double-quoted scalar).
+func yamlScalar(s string) string {
+	if yamlPlain.MatchString(s) {
+		switch strings.ToLower(s) {
+		case "true", "false", "yes", "no", "on", "off", "y", "n", "null":
+		default:
+			return s
+		}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // encoding a string cannot fail
+	return strings.TrimSuffix(buf.String(), "\n")
+}
