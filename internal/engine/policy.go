@@ -10,8 +10,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/hpguard/hpguard/internal/ruleset"
 	"github.com/hpguard/hpguard/generator/spec"
+	"github.com/hpguard/hpguard/internal/ruleset"
 )
 
 // ErrParams is wrapped by every invalid-parameter error.
