@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -75,7 +76,7 @@ func (e *evaluators) get(t testing.TB, profile, rule string, params map[string]a
 }
 
 func newEvaluators(t testing.TB) *evaluators {
-	p, err := engine.LoadPolicy(policies.Rego())
+	p, err := engine.LoadPolicy(policiesFS())
 	require.NoError(t, err)
 	return &evaluators{policy: p, cache: map[string]*engine.OPA{}}
 }
@@ -139,3 +140,6 @@ func messages(fs []report.Finding) string {
 	}
 	return b.String()
 }
+
+// policiesFS is the embedded policy set the binary ships.
+func policiesFS() fs.FS { return policies.Rego() }

@@ -19,7 +19,9 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
+		newCheckCmd(),
 		newGenerateCmd(),
+		newRulesCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -101,10 +101,14 @@ finding(field, container, msg) := {"field": field, "msg": msg} if container == "
 
 else := {"field": field, "container": container, "msg": msg}
 
-# show renders a value for a message: strings quoted, null as "unset".
+# show renders a value for a message: strings in quotes (Go-escaped only when they hold control
+# characters), null as "unset", anything else as JSON.
 show(v) := "unset" if v == null
 
-else := sprintf("%q", [v]) if is_string(v)
+else := sprintf("%q", [v]) if {
+	is_string(v)
+	regex.match(`[[:cntrl:]]`, v)
+} else := sprintf("\"%s\"", [v]) if is_string(v)
 
 else := json.marshal(v)
 

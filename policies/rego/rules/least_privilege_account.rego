@@ -43,5 +43,5 @@ findings contains f if {
 	[d, account] := split(r.value, "\\")
 	d == domain
 	lower(account) in accounts
-	f := core.finding(r.field, r.container, sprintf("%s is %s (LocalSystem), the most privileged account: use \"NT AUTHORITY\\\\LocalService\" or \"NT AUTHORITY\\\\NetworkService\" unless the workload needs SYSTEM (then set allowLocalSystem)", [r.field, core.show(r.value)]))
+	f := core.finding(r.field, r.container, sprintf("%s is %s (LocalSystem), the most privileged account: use \"NT AUTHORITY\\LocalService\" or \"NT AUTHORITY\\NetworkService\" unless the workload needs SYSTEM (then set allowLocalSystem)", [r.field, core.show(r.value)]))
 }

@@ -71,5 +71,5 @@ findings contains f if {
 	r := core.effective(c, ["windowsOptions", "runAsUserName"])
 	is_string(r.value)
 	not allowed(r.value)
-	f := core.finding(r.field, r.container, sprintf("%s is %s, which HostProcess containers may not run as: %s; use \"NT AUTHORITY\\\\LocalService\", \"NT AUTHORITY\\\\NetworkService\" or \"NT AUTHORITY\\\\SYSTEM\", or a local group listed in allowedLocalGroups", [r.field, core.show(r.value), reason(r.value)]))
+	f := core.finding(r.field, r.container, sprintf("%s is %s, which HostProcess containers may not run as: %s; use \"NT AUTHORITY\\LocalService\", \"NT AUTHORITY\\NetworkService\" or \"NT AUTHORITY\\SYSTEM\", or a local group listed in allowedLocalGroups", [r.field, core.show(r.value), reason(r.value)]))
 }

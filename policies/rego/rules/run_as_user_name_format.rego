@@ -107,5 +107,5 @@ problems contains [loc, `its user part contains one of " / \ : ; | = , + * ? < >
 
 findings contains f if {
 	some [loc, reason] in problems
-	f := core.finding(loc.field, loc.container, sprintf("%s is %s but %s, so the API server rejects it: write DOMAIN\\user with one backslash (for example \"NT AUTHORITY\\\\LocalService\") or a local group name", [loc.field, core.show(loc.value), reason]))
+	f := core.finding(loc.field, loc.container, sprintf("%s is %s but %s, so the API server rejects it: write DOMAIN\\user with one backslash (for example \"NT AUTHORITY\\LocalService\") or a local group name", [loc.field, core.show(loc.value), reason]))
 }

@@ -29,5 +29,5 @@ findings contains f if {
 	some c in core.hostprocess_containers
 	r := core.effective(c, path)
 	r.value == null
-	f := core.finding(r.field, c.name, sprintf("%s is not set, and neither is the pod's, but HostProcess container %q needs an account to run as: set securityContext.%s at pod level or on the container, for example \"NT AUTHORITY\\\\LocalService\"", [r.field, c.name, concat(".", path)]))
+	f := core.finding(r.field, c.name, sprintf("%s is not set, and neither is the pod's, but HostProcess container %q needs an account to run as: set securityContext.%s at pod level or on the container, for example \"NT AUTHORITY\\LocalService\"", [r.field, c.name, concat(".", path)]))
 }

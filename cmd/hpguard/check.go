@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/hpguard/hpguard/internal/check"
+	"github.com/hpguard/hpguard/internal/engine"
+	"github.com/hpguard/hpguard/internal/manifest"
+	"github.com/hpguard/hpguard/internal/report"
+	"github.com/hpguard/hpguard/internal/ruleset"
+	"github.com/hpguard/hpguard/policies"
+)
+
+type checkParams struct {
+	output     string
+	profile    string
+	policyDir  string
+	paramsFile string
+	set        []string
+	failOn     string
+	verbose    bool
+	quiet      bool
+	color      string
+	workers    int
+	limits     manifest.Options
+}
+
+func defaultCheckParams() checkParams {
+	return checkParams{output: "text", failOn: report.SeverityDeny, color: "auto", limits: manifest.DefaultOptions()}
+}
+
+func newCheckCmd() *cobra.Command {
+	p := defaultCheckParams()
+	cmd := &cobra.Command{
+		Use:   "check [flags] PATH... | -",
+		Short: "Check manifests against the HostProcess policies",
+		Long: "check reads Kubernetes manifests (files, directories searched recursively for .yaml, .yml and\n" +
+			".json, or - for standard input), evaluates every workload with the embedded policies and reports\n" +
+			"the findings. Exit status: 0 no failing finding, 1 failing findings, 2 an input or usage error.",
+		Example: "  hpguard check examples/\n  helm template ./chart | hpguard check -\n  hpguard check -o sarif --profile strict manifests/ > hpguard.sarif",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCheck(cmd.Context(), p, args, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&p.output, "output", "o", p.output, "output format: "+strings.Join(report.Names(), ", "))
+	f.StringVar(&p.profile, "profile", "", "profile to evaluate: baseline, hostprocess or strict (default: the ruleset's default, hostprocess)")
+	f.StringVar(&p.policyDir, "policy", "", "directory of Rego produced by `hpguard generate` (default: the embedded policies)")
+	f.StringVar(&p.paramsFile, "params", "", "YAML file of rule parameters: {rule-id: {parameter: value}}")
+	f.StringArrayVar(&p.set, "set", nil, "set one rule parameter: rule-id.parameter=value (value in YAML, e.g. '[a, b]'); repeatable")
+	f.StringVar(&p.failOn, "fail-on", p.failOn, "lowest severity that fails the run: deny or warn")
+	f.BoolVarP(&p.verbose, "verbose", "v", false, "also list skipped and clean documents")
+	f.BoolVarP(&p.quiet, "quiet", "q", false, "no progress output")
+	f.StringVar(&p.color, "color", p.color, "colour the text output: auto, always or never")
+	f.IntVar(&p.workers, "workers", 0, "parallel evaluations (default: number of CPUs)")
+	f.Int64Var(&p.limits.MaxFileBytes, "max-file-size", p.limits.MaxFileBytes, "largest input file in bytes")
+	f.IntVar(&p.limits.MaxDocumentBytes, "max-document-size", p.limits.MaxDocumentBytes, "largest single document in bytes")
+	f.IntVar(&p.limits.MaxDepth, "max-depth", p.limits.MaxDepth, "deepest nesting of a document")
+	return cmd
+}
+
+// loadPolicy returns the policy from dir, or the embedded one.
+func loadPolicy(dir string) (*engine.Policy, error) {
+	if dir == "" {
+		return engine.LoadPolicy(policies.Rego())
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--policy: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("--policy %s: not a directory", dir)
+	}
+	return engine.LoadPolicy(os.DirFS(dir))
+}
+
+// parseParams reads --params and applies every --set on top.
+func parseParams(file string, sets []string) (engine.Params, error) {
+	ps := engine.Params{}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--params: %w", err)
+		}
+		if err := yaml.UnmarshalStrict(b, &ps); err != nil {
+			return nil, fmt.Errorf("--params %s: want {rule-id: {parameter: value}}: %w", file, err)
+		}
+	}
+	for _, s := range sets {
+		key, raw, ok := strings.Cut(s, "=")
+		rule, name, ok2 := strings.Cut(key, ".")
+		if !ok || !ok2 || rule == "" || name == "" {
+			return nil, fmt.Errorf("--set %q: want rule-id.parameter=value", s)
+		}
+		var v any
+		if err := yaml.Unmarshal([]byte(raw), &v); err != nil {
+			return nil, fmt.Errorf("--set %q: value is not YAML: %w", s, err)
+		}
+		if v == nil && strings.TrimSpace(raw) == "" {
+			v = ""
+		}
+		if ps[rule] == nil {
+			ps[rule] = map[string]any{}
+		}
+		ps[rule][name] = v
+	}
+	return ps, nil
+}
+
+func useColor(mode string, w io.Writer) (bool, error) {
+	switch mode {
+	case "always":
+		return true, nil
+	case "never":
+		return false, nil
+	case "auto":
+		if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+			return false, nil
+		}
+		f, ok := w.(*os.File)
+		return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())), nil
+	}
+	return false, fmt.Errorf("--color %q: want auto, always or never", mode)
+}
+
+// reportRules describes the profile's rules for reporters.
+func reportRules(rs *ruleset.Ruleset, prof *ruleset.Profile) []report.Rule {
+	var out []report.Rule
+	for _, id := range prof.ProfileRuleIDs() {
+		r := rs.Rules[id]
+		if r == nil {
+			continue
+		}
+		rr := report.Rule{ID: id, Title: r.Title, Description: r.Description, Remediation: r.Remediation,
+			Severity: prof.Rules[id], HelpURI: "https://github.com/hpguard/hpguard/blob/main/docs/rules.md#" + id}
+		for _, s := range r.Sources {
+			rr.Sources = append(rr.Sources, s.URL)
+		}
+		out = append(out, rr)
+	}
+	return out
+}
+
+func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	reporter, err := report.Get(p.output)
+	if err != nil {
+		return usageError(err)
+	}
+	if err := check.ValidateFailOn(p.failOn); err != nil {
+		return usageError(err)
+	}
+	color, err := useColor(p.color, stdout)
+	if err != nil {
+		return usageError(err)
+	}
+	pol, err := loadPolicy(p.policyDir)
+	if err != nil {
+		return usageError(err)
+	}
+	profile := p.profile
+	if profile == "" {
+		profile = pol.Ruleset.DefaultProfile
+	}
+	prof, err := pol.Ruleset.Profile(profile)
+	if err != nil {
+		return usageError(fmt.Errorf("--profile: %w", err))
+	}
+	params, err := parseParams(p.paramsFile, p.set)
+	if err != nil {
+		return usageError(err)
+	}
+	ev, err := engine.NewOPA(ctx, pol, profile, params)
+	if err != nil {
+		if errors.Is(err, engine.ErrParams) {
+			return usageError(err)
+		}
+		return err
+	}
+	rep, err := check.Run(ctx, check.Options{
+		Paths: args, Stdin: stdin, Evaluator: ev, Profile: profile, Workers: p.workers, Limits: p.limits,
+	})
+	if err != nil {
+		return err
+	}
+	v, _ := buildVersion()
+	opts := report.Options{Color: color, Verbose: p.verbose, Rules: reportRules(pol.Ruleset, prof), ToolVersion: v}
+	if err := reporter.Write(stdout, rep, opts); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if code := check.ExitCode(rep, p.failOn); code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hpguard/hpguard/internal/report"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+
+// run executes the CLI as main would and returns stdout, stderr and the exit code.
+func run(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := newRootCmd(strings.NewReader(stdin), &out, &errOut)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	code := 0
+	if err != nil {
+		code = exitError2
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+			if ee.err != nil {
+				errOut.WriteString(ee.err.Error())
+			}
+		} else {
+			errOut.WriteString(err.Error())
+		}
+	}
+	return out.String(), errOut.String(), code
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+		return
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "missing golden file; run: go test ./cmd/hpguard -run %s -update", t.Name())
+	require.Equal(t, string(want), got, "output differs from %s; if the change is intended run: go test ./cmd/hpguard -run %s -update", path, t.Name())
+}
+
+// TestCheckOutputGolden renders the same inputs in every format; broken.yaml makes it exit 2.
+func TestCheckOutputGolden(t *testing.T) {
+	for _, format := range report.Names() {
+		t.Run(format, func(t *testing.T) {
+			out, _, code := run(t, "", "check", "-o", format, "--color", "never", "testdata/check")
+			require.Equal(t, 2, code, "errors win over findings")
+			golden(t, "check."+format, out)
+		})
+	}
+}
+
+func TestCheckJSONSchema(t *testing.T) {
+	out, _, code := run(t, "", "check", "-o", "json", "testdata/check")
+	require.Equal(t, 2, code)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &doc))
+	require.EqualValues(t, 1, doc["version"])
+	require.Equal(t, "hostprocess", doc["profile"])
+	summary := doc["summary"].(map[string]any)
+	for _, k := range []string{"files", "documents", "checked", "skipped", "errors", "deny", "warn"} {
+		require.Contains(t, summary, k)
+	}
+	var rep report.Report
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Equal(t, 5, rep.Summary.Files, "broken, empty, list, pod.json, workloads")
+	statuses := map[report.Status]int{}
+	files := []string{}
+	for _, r := range rep.Results {
+		statuses[r.Status]++
+		files = append(files, r.File)
+		require.NotNil(t, r.Findings)
+		if r.Status == report.StatusError {
+			require.NotEmpty(t, r.Error)
+			require.Greater(t, r.Line, 0, "errors carry a line")
+		}
+		for _, f := range r.Findings {
+			require.Contains(t, []string{"deny", "warn"}, f.Severity)
+			require.NotEmpty(t, f.Rule)
+			require.NotEmpty(t, f.Field)
+		}
+	}
+	require.IsNonDecreasing(t, files, "results are ordered by file")
+	require.Equal(t, 5, statuses[report.StatusChecked], "broken's first pod, the list item, the json pod, the DaemonSet and the ok pod")
+	require.Equal(t, 1, statuses[report.StatusSkipped])
+	require.Equal(t, 2, statuses[report.StatusError], "the unclosed flow sequence and the bare list")
+	require.Equal(t, rep.Summary.Documents, len(rep.Results))
+}
+
+func TestCheckJUnitParses(t *testing.T) {
+	out, _, _ := run(t, "", "check", "-o", "junit", "testdata/check")
+	var suites struct {
+		Suites []struct {
+			Name  string `xml:"name,attr"`
+			Cases []struct {
+				Name     string     `xml:"name,attr"`
+				Failures []struct{} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	require.NoError(t, xml.Unmarshal([]byte(out), &suites))
+	require.NotEmpty(t, suites.Suites)
+	failures := 0
+	for _, s := range suites.Suites {
+		for _, c := range s.Cases {
+			failures += len(c.Failures)
+		}
+	}
+	require.Greater(t, failures, 0)
+}
+
+func TestCheckExitCodes(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		stdin    string
+		code     int
+		contains string // in stdout+stderr
+	}{
+		{"clean pod", []string{"check", "testdata/check/workloads.yaml", "--set", "least-privilege-account.allowLocalSystem=true"}, "", 1, "host-network-required"},
+		{"warn only passes", []string{"check", "testdata/check/list.yaml"}, "", 0, "least-privilege-account"},
+		{"warn fails with --fail-on warn", []string{"check", "--fail-on", "warn", "testdata/check/list.yaml"}, "", 1, "WARN"},
+		{"opt in silences the warning", []string{"check", "--fail-on", "warn", "--set", "least-privilege-account.allowLocalSystem=true", "testdata/check/list.yaml"}, "", 0, "0 warn"},
+		{"json input", []string{"check", "testdata/check/pod.json"}, "", 1, "built-in privileged group"},
+		{"broken yaml in one of several files", []string{"check", "testdata/check/broken.yaml", "testdata/check/list.yaml"}, "", 2, "ERROR"},
+		{"empty file", []string{"check", "testdata/check/empty.yaml"}, "", 0, "0 documents in 1 file"},
+		{"missing path", []string{"check", "testdata/check/nope.yaml"}, "", 2, "nope.yaml"},
+		{"stdin", []string{"check", "-"}, "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: i, securityContext: {windowsOptions: {hostProcess: true}}}]\n", 1, "<stdin>"},
+		{"stdin non-workload", []string{"check", "-v", "-"}, "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n", 0, "skipped"},
+		{"unknown format", []string{"check", "-o", "xml", "testdata/check/list.yaml"}, "", 2, "valid: github, json, junit, sarif, tap, text"},
+		{"unknown profile", []string{"check", "--profile", "lenient", "testdata/check/list.yaml"}, "", 2, "unknown profile \"lenient\""},
+		{"bad --set value", []string{"check", "--set", "run-as-user-name-allowed.allowedLocalGroups=5", "testdata/check/list.yaml"}, "", 2, "does not match its schema"},
+		{"--set unknown parameter", []string{"check", "--set", "run-as-user-name-allowed.groups=[a]", "testdata/check/list.yaml"}, "", 2, "has no parameter \"groups\""},
+		{"--set without rule", []string{"check", "--set", "groups=[a]", "testdata/check/list.yaml"}, "", 2, "want rule-id.parameter=value"},
+		{"bad --fail-on", []string{"check", "--fail-on", "error", "testdata/check/list.yaml"}, "", 2, "want deny or warn"},
+		{"baseline flags hostProcess", []string{"check", "--profile", "baseline", "testdata/check/list.yaml"}, "", 1, "hostprocess-disallowed"},
+		{"baseline exempt namespace", []string{"check", "--profile", "baseline", "--set", "hostprocess-disallowed.exemptNamespaces=[default]", "testdata/check/list.yaml"}, "", 0, "0 deny"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := run(t, tt.stdin, tt.args...)
+			require.Equal(t, tt.code, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+			require.Contains(t, out+errOut, tt.contains)
+		})
+	}
+}
+
+func TestCheckParamsFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	require.NoError(t, os.WriteFile(good, []byte("least-privilege-account:\n  allowLocalSystem: true\n"), 0o644))
+	out, _, code := run(t, "", "check", "--fail-on", "warn", "--params", good, "testdata/check/list.yaml")
+	require.Equal(t, 0, code, out)
+	bad := filepath.Join(dir, "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("least-privilege-account:\n  allowLocalSystem: \"yes please\"\n"), 0o644))
+	_, errOut, code := run(t, "", "check", "--params", bad, "testdata/check/list.yaml")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "least-privilege-account.allowLocalSystem")
+	notMap := filepath.Join(dir, "list.yaml")
+	require.NoError(t, os.WriteFile(notMap, []byte("- a\n"), 0o644))
+	_, _, code = run(t, "", "check", "--params", notMap, "testdata/check/list.yaml")
+	require.Equal(t, 2, code)
+}
+
+func TestCheckExamples(t *testing.T) {
+	out, _, code := run(t, "", "check", "--color", "never", "../../examples")
+	require.Equal(t, 1, code, "the examples hold deliberate mistakes")
+	for _, want := range []string{"no-named-pipe-or-socket-mounts", "host-network-required", "hostprocess-all-containers", "run-as-non-root-not-true", "windows-node-targeting"} {
+		require.Contains(t, out, want)
+	}
+}
+
+func TestGenerateCheck(t *testing.T) {
+	out, _, code := run(t, "", "generate", "--check", "--out", "../..")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "up to date")
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := run(t, "", "version")
+	require.Equal(t, 0, code)
+	require.Regexp(t, `ruleset: hpguard \d+\.\d+\.\d+ \(\d+ rules\)`, out)
+}
+
+func TestRules(t *testing.T) {
+	out, _, code := run(t, "", "rules")
+	require.Equal(t, 0, code)
+	p, err := loadPolicy("")
+	require.NoError(t, err)
+	for _, id := range p.Ruleset.RuleIDs() {
+		require.Contains(t, out, id)
+	}
+	require.Contains(t, out, "HOSTPROCESS")
+	out, _, code = run(t, "", "rules", "least-privilege-account")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "hostprocess=warn, strict=deny")
+	require.Contains(t, out, "allowLocalSystem")
+	require.Contains(t, out, "Disallowed values:")
+	_, errOut, code := run(t, "", "rules", "no-such-rule")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "unknown rule")
+	out, _, code = run(t, "", "rules", "-o", "json")
+	require.Equal(t, 0, code)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &doc))
+	require.Len(t, doc["rules"], len(p.Ruleset.Rules))
+}

@@ -1,0 +1,610 @@
+package manifest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	yamlv2 "go.yaml.in/yaml/v2"
+	yaml "go.yaml.in/yaml/v3"
+	sigsyaml "sigs.k8s.io/yaml"
+)
+
+// jsonSniff is how far kubectl looks for a leading "{" (resource.StreamVisitor
+// passes 4096 to NewYAMLOrJSONDecoder).
+const jsonSniff = 4096
+
+// reader collects the documents of one file.
+type reader struct {
+	name  string
+	opts  Options
+	file  *checkReader
+	docs  []Document
+	index int // Index of the next document
+}
+
+func read(name string, r io.Reader, opts Options) ([]Document, error) {
+	rd := &reader{name: name, opts: opts, file: &checkReader{r: r, max: opts.MaxFileBytes}}
+	br := bufio.NewReaderSize(rd.file, 64<<10)
+	if b, _ := br.Peek(3); string(b) == "\uFEFF" {
+		_, _ = br.Discard(3)
+	}
+	var err error
+	if head, _ := br.Peek(jsonSniff); bytes.HasPrefix(bytes.TrimLeftFunc(head, unicode.IsSpace), []byte("{")) {
+		err = rd.readJSON(br)
+	} else {
+		err = rd.readYAML(br, 1)
+	}
+	if rd.file.err != nil {
+		err = rd.file.err
+	}
+	if err != nil {
+		return nil, &Error{File: name, Err: err}
+	}
+	return rd.docs, nil
+}
+
+// checkReader enforces MaxFileBytes and rejects NUL bytes and invalid UTF-8.
+// Its error is sticky and takes precedence over anything readers above report.
+type checkReader struct {
+	r      io.Reader
+	max    int64
+	n      int64
+	part   []byte // incomplete UTF-8 sequence at the end of the previous read
+	partAt int64  // its offset
+	err    error
+}
+
+func (c *checkReader) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.r.Read(p)
+	off := c.n
+	c.n += int64(n)
+	if c.n > c.max {
+		c.err = newError(ErrTooLarge, "file larger than %d bytes", c.max)
+	} else if i := bytes.IndexByte(p[:n], 0); i >= 0 {
+		c.err = newError(ErrBinary, "binary file: NUL byte at offset %d", off+int64(i))
+	} else if at := c.invalidAt(p[:n], off, err == io.EOF); at >= 0 {
+		c.err = newError(ErrBinary, "binary file: invalid UTF-8 at offset %d", at)
+	} else if err != nil && err != io.EOF {
+		c.err = err
+	}
+	if c.err != nil {
+		return 0, c.err
+	}
+	return n, err
+}
+
+// invalidAt returns the offset of the first invalid UTF-8 sequence in b (read
+// at offset off, after the bytes already checked), or -1. A sequence cut by the
+// end of b is completed on the next call; at eof it is invalid.
+func (c *checkReader) invalidAt(b []byte, off int64, eof bool) int64 {
+	for len(c.part) > 0 && len(b) > 0 && !utf8.FullRune(c.part) {
+		c.part, b, off = append(c.part, b[0]), b[1:], off+1
+	}
+	if len(c.part) > 0 && utf8.FullRune(c.part) {
+		if !utf8.Valid(c.part) {
+			return c.partAt
+		}
+		c.part = c.part[:0]
+	}
+	cut := len(b)
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax+1; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	if !utf8.Valid(b[:cut]) {
+		for i := 0; ; {
+			r, n := utf8.DecodeRune(b[i:cut])
+			if r == utf8.RuneError && n <= 1 {
+				return off + int64(i)
+			}
+			i += n
+		}
+	}
+	if cut < len(b) {
+		c.part, c.partAt = append(c.part, b[cut:]...), off+int64(cut)
+	}
+	if eof && len(c.part) > 0 {
+		return c.partAt
+	}
+	return -1
+}
+
+// readJSON reads a stream of JSON values like kubectl's YAMLOrJSONDecoder: when
+// a value fails to decode and fewer than two were read, the rest of the stream
+// (from the end of the last good value) is read as YAML; after two values the
+// failure is final.
+func (rd *reader) readJSON(br *bufio.Reader) error {
+	in := &countReader{r: br, max: int64(rd.opts.MaxDocumentBytes) + jsonSniff, doc: rd.opts.MaxDocumentBytes}
+	dec := json.NewDecoder(in)
+	for count := 0; ; count++ {
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		buffered, _ := io.ReadAll(dec.Buffered())
+		line := 1 + in.lines - bytes.Count(buffered, []byte{'\n'}) // at the decoder position
+		switch {
+		case err == io.EOF:
+			return nil
+		case rd.file.err != nil:
+			return rd.file.err
+		case err != nil:
+			space := len(buffered) - len(bytes.TrimLeftFunc(buffered, unicode.IsSpace))
+			at := line + bytes.Count(buffered[:space], []byte{'\n'}) // where the bad value starts
+			if errors.Is(err, ErrTooLarge) {
+				rd.fail(at, at, err)
+				return nil
+			}
+			if count > 1 {
+				rd.fail(at, at, wrapError(ErrSyntax, err))
+				return nil
+			}
+			// Like kubectl: continue as YAML after whitespace up to the first newline.
+			yr := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(buffered), br), 64<<10)
+			for {
+				r, _, err := yr.ReadRune()
+				if err != nil || !unicode.IsSpace(r) {
+					_ = yr.UnreadRune()
+					break
+				}
+				if r == '\n' {
+					line++
+					break
+				}
+			}
+			return rd.readYAML(yr, line)
+		}
+		in.max = dec.InputOffset() + int64(rd.opts.MaxDocumentBytes) + jsonSniff
+		rd.jsonDoc(raw, line-bytes.Count(raw, []byte{'\n'}))
+	}
+}
+
+// countReader counts the lines fed to the JSON decoder and stops it from
+// buffering a value much larger than MaxDocumentBytes.
+type countReader struct {
+	r      io.Reader
+	n, max int64
+	lines  int
+	doc    int // MaxDocumentBytes, for the error message
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	if c.n+int64(len(p)) > c.max {
+		p = p[:max(0, c.max-c.n)]
+	}
+	if len(p) == 0 {
+		return 0, newError(ErrTooLarge, "document larger than %d bytes", c.doc)
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.lines += bytes.Count(p[:n], []byte{'\n'})
+	return n, err
+}
+
+func (rd *reader) jsonDoc(raw []byte, line int) {
+	if len(raw) > rd.opts.MaxDocumentBytes {
+		rd.fail(line, line, newError(ErrTooLarge, "document larger than %d bytes", rd.opts.MaxDocumentBytes))
+		return
+	}
+	obj, err := decodeJSON(raw)
+	if err != nil {
+		rd.fail(line, line, err)
+		return
+	}
+	if tooDeep(obj, rd.opts.MaxDepth) {
+		rd.fail(line, line, newError(ErrTooDeep, "nesting deeper than %d levels", rd.opts.MaxDepth))
+		return
+	}
+	rd.object(obj, &source{text: raw, json: true, base: line - 1}, nil, line, "a JSON array")
+}
+
+// readYAML splits a YAML stream whose first line is file line `line`.
+func (rd *reader) readYAML(br *bufio.Reader, line int) error {
+	sp := &splitter{br: br, line: line, max: rd.opts.MaxDocumentBytes}
+	for {
+		c, ok, err := sp.next()
+		if err != nil || !ok {
+			return err
+		}
+		rd.yamlDoc(c)
+	}
+}
+
+// chunk is the text between two "---" lines, with "\n" line ends.
+type chunk struct {
+	text []byte
+	line int   // file line of the first line of text
+	err  error // bad separator line, or too large (text is then nil)
+}
+
+// splitter splits a YAML stream like kubectl's YAMLReader and LineReader.
+type splitter struct {
+	br      *bufio.Reader
+	line    int // file line of the next line
+	max     int
+	buf     []byte
+	pending *chunk
+}
+
+// next returns the next chunk; ok is false at the end of the stream.
+func (s *splitter) next() (c chunk, ok bool, err error) {
+	if s.pending != nil {
+		c, s.pending = *s.pending, nil
+		return c, true, nil
+	}
+	c.line = s.line
+	s.buf = s.buf[:0]
+	tooLarge := false
+	for {
+		line, more, err := s.readLine()
+		if err != nil {
+			return c, false, err
+		}
+		if !more {
+			break
+		}
+		s.line++
+		if bytes.HasPrefix(line, []byte("---")) {
+			if rest := bytes.TrimSpace(line[3:]); len(rest) > 0 && rest[0] != '#' {
+				bad := chunk{line: s.line - 1, err: newError(ErrSyntax, "invalid document separator %q", line)}
+				if len(s.buf) == 0 && !tooLarge {
+					return bad, true, nil
+				}
+				s.pending = &bad
+			}
+			if len(s.buf) > 0 || tooLarge {
+				break
+			}
+			c.line = s.line
+			continue
+		}
+		if tooLarge || len(s.buf)+len(line)+1 > s.max {
+			tooLarge, s.buf = true, s.buf[:0]
+			continue
+		}
+		s.buf = append(append(s.buf, line...), '\n')
+	}
+	if tooLarge {
+		c.err = newError(ErrTooLarge, "document larger than %d bytes", s.max)
+		return c, true, nil
+	}
+	c.text = s.buf
+	return c, len(c.text) > 0, nil
+}
+
+// readLine returns the next line without "\n" or "\r\n" (more is false at the
+// end of input). A line longer than max is returned truncated to max+1 bytes.
+func (s *splitter) readLine() (line []byte, more bool, err error) {
+	for {
+		frag, err := s.br.ReadSlice('\n')
+		switch {
+		case err != nil && err != bufio.ErrBufferFull && err != io.EOF:
+			return nil, false, err
+		case err == nil && line == nil:
+			line = frag // the common case: no copy
+		default:
+			line = append(line, frag[:min(len(frag), max(0, s.max+1-len(line)))]...)
+		}
+		if err != bufio.ErrBufferFull {
+			break
+		}
+	}
+	if len(line) == 0 {
+		return nil, false, nil
+	}
+	if bytes.HasSuffix(line, []byte("\n")) {
+		line = bytes.TrimSuffix(line[:len(line)-1], []byte("\r"))
+	}
+	return line, true, nil
+}
+
+var v2LineRE = regexp.MustCompile(`^yaml: line (\d+):`)
+
+func (rd *reader) yamlDoc(c chunk) {
+	if c.err != nil {
+		rd.fail(c.line, c.line, c.err)
+		return
+	}
+	first := firstContentLine(c.text)
+	if first < 0 {
+		return // only blank lines and comments: kubectl skips it
+	}
+	line := c.line + first
+	// Without an anchor ("&") yaml.v2's result is bounded by the text and only
+	// its depth needs checking; this skips the slower structure pass.
+	var root *yaml.Node
+	if bytes.IndexByte(c.text, '&') >= 0 || bytes.HasPrefix(c.text, []byte("...")) || bytes.Contains(c.text, []byte("\n...")) {
+		var err error
+		if root, err = rd.structure(c.text); err != nil {
+			rd.fail(line, line, err)
+			return
+		}
+	}
+	js, err := sigsyaml.YAMLToJSON(c.text)
+	if err != nil {
+		at := line
+		if m := v2LineRE.FindStringSubmatch(err.Error()); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			at = c.line + n - 1
+		}
+		rd.fail(line, at, wrapError(ErrSyntax, err))
+		return
+	}
+	obj, err := decodeJSON(js)
+	if err == nil && tooDeep(obj, rd.opts.MaxDepth) {
+		err = newError(ErrTooDeep, "nesting deeper than %d levels", rd.opts.MaxDepth)
+	}
+	if err != nil {
+		rd.fail(line, line, err)
+		return
+	}
+	rd.object(obj, &source{text: bytes.Clone(c.text), base: c.line - 1}, root, line, "a YAML sequence")
+}
+
+// structure checks a YAML document before yaml.v2 expands its aliases: at
+// most one document, and size and depth within limits with aliases expanded.
+// yaml.v3 keeps aliases unexpanded, so this is linear even for alias bombs.
+// When yaml.v3 cannot parse the text, the limits are checked on yaml.v2's
+// result instead. It returns the root node, if parsed.
+func (rd *reader) structure(text []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(text))
+	var doc, extra yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		var v any
+		if yamlv2.Unmarshal(text, &v) != nil {
+			return nil, nil // YAMLToJSON reports it
+		}
+		size, deep := 0, 0
+		measure(v, 1, &size, &deep, rd.opts)
+		return nil, rd.limits(size, deep)
+	}
+	if dec.Decode(&extra) != io.EOF {
+		return nil, newError(ErrSyntax, `content after document end marker "..."`)
+	}
+	if err := rd.limits(expansion(&doc, rd.opts.MaxDocumentBytes, map[*yaml.Node][2]int{})); err != nil {
+		return nil, err
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil
+	}
+	return doc.Content[0], nil
+}
+
+func (rd *reader) limits(size, deep int) error {
+	if size > rd.opts.MaxDocumentBytes {
+		return newError(ErrTooLarge, "document expands to more than %d bytes through aliases", rd.opts.MaxDocumentBytes)
+	}
+	if deep > rd.opts.MaxDepth {
+		return newError(ErrTooDeep, "nesting deeper than %d levels", rd.opts.MaxDepth)
+	}
+	return nil
+}
+
+// firstContentLine returns the 0-based index of the first line of text that is
+// not blank or a comment, or -1.
+func firstContentLine(text []byte) int {
+	for i := 0; len(text) > 0; i++ {
+		line, rest, _ := bytes.Cut(text, []byte{'\n'})
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' {
+			return i
+		}
+		text = rest
+	}
+	return -1
+}
+
+// expansion returns the size and the nesting depth of n with aliases expanded,
+// capping the size just above limit. The size counts one byte per node plus
+// scalar values, which is at most the length of the text when there are no
+// aliases. Anchored nodes are memoized, so the walk is linear in the size of
+// the text even for alias bombs; an alias cycle counts as empty (yaml.v2
+// rejects it).
+func expansion(n *yaml.Node, limit int, memo map[*yaml.Node][2]int) (size, deep int) {
+	switch n.Kind {
+	case yaml.AliasNode:
+		return expansion(n.Alias, limit, memo)
+	case yaml.ScalarNode:
+		return len(n.Value) + 1, 0
+	}
+	if r, ok := memo[n]; ok {
+		return r[0], r[1]
+	}
+	if n.Anchor != "" {
+		memo[n] = [2]int{}
+	}
+	size = 1
+	for _, c := range n.Content {
+		s, d := expansion(c, limit, memo)
+		size, deep = min(size+s, limit+1), max(deep, d)
+	}
+	if n.Kind != yaml.DocumentNode {
+		deep++
+	}
+	if n.Anchor != "" {
+		memo[n] = [2]int{size, deep}
+	}
+	return size, deep
+}
+
+// measure is expansion for a value decoded by yaml.v2 (aliases already
+// expanded, strings shared); it stops once a limit is exceeded.
+func measure(v any, level int, size, deep *int, o Options) {
+	if *size > o.MaxDocumentBytes || *deep > o.MaxDepth {
+		return
+	}
+	switch v := v.(type) {
+	case map[any]any:
+		*size++
+		*deep = max(*deep, level)
+		for k, e := range v {
+			measure(k, level+1, size, deep, o)
+			measure(e, level+1, size, deep, o)
+		}
+	case []any:
+		*size++
+		*deep = max(*deep, level)
+		for _, e := range v {
+			measure(e, level+1, size, deep, o)
+		}
+	case string:
+		*size += len(v) + 1
+	default:
+		*size++
+	}
+}
+
+// tooDeep reports whether v nests more than limit maps and arrays.
+func tooDeep(v any, limit int) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		for _, e := range v {
+			if limit == 0 || tooDeep(e, limit-1) {
+				return true
+			}
+		}
+		return limit == 0
+	case []any:
+		for _, e := range v {
+			if limit == 0 || tooDeep(e, limit-1) {
+				return true
+			}
+		}
+		return limit == 0
+	}
+	return false
+}
+
+// decodeJSON decodes one JSON value with numbers as json.Number.
+func decodeJSON(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, wrapError(ErrSyntax, err)
+	}
+	return v, nil
+}
+
+// fail records a document that could not be read; line is where it starts,
+// at where the problem is.
+func (rd *reader) fail(line, at int, err error) {
+	rd.docs = append(rd.docs, Document{File: rd.name, Index: rd.index, Item: -1, Line: line,
+		Err: &Error{File: rd.name, Line: at, Err: err}})
+	rd.index++
+}
+
+// object records a decoded document, expanding lists like kubectl. root is
+// the parsed text when at hand (for the lines of list items).
+func (rd *reader) object(obj any, src *source, root *yaml.Node, line int, seq string) {
+	m, ok := obj.(map[string]any)
+	if !ok {
+		rd.fail(line, line, newError(ErrNotObject, "document is %s, not a Kubernetes object", describe(obj, seq)))
+		return
+	}
+	d := Document{File: rd.name, Index: rd.index, Item: -1, Line: line, src: src}
+	rd.index++
+	items, isList := m["items"]
+	kind, _ := m["kind"].(string)
+	var err error
+	switch arr, ok := items.([]any); {
+	case !isList && strings.HasSuffix(kind, "List"):
+		err = newError(ErrNotObject, "%s has no items array", kind)
+	case isList && !ok:
+		err = newError(ErrNotObject, "items is %s, not an array", describe(items, "a sequence"))
+	default:
+		err = typeMeta(m)
+		if err == nil && isList {
+			if root == nil {
+				root = src.parse()
+			}
+			nodes, _, _ := lookup(root, "items", 0)
+			rd.items(d, arr, nodes, kind, m["apiVersion"].(string))
+			return
+		}
+	}
+	if err != nil {
+		d.Err, d.src = &Error{File: rd.name, Line: line, Err: err}, nil
+	} else {
+		d.Object = m
+	}
+	rd.docs = append(rd.docs, d)
+}
+
+// items records one Document per list item. Items with neither kind nor
+// apiVersion get them from the list, as kubectl's unstructured decoder does.
+func (rd *reader) items(list Document, arr []any, nodes *yaml.Node, kind, apiVersion string) {
+	itemKind := strings.TrimSuffix(kind, "List")
+	for i, it := range arr {
+		d := list
+		d.Item = i
+		if n := index(nodes, i); n != nil {
+			d.Line = list.src.base + n.Line
+		}
+		m, ok := it.(map[string]any)
+		var err error
+		switch {
+		case !ok:
+			err = newError(ErrNotObject, "list item is %s, not a Kubernetes object", describe(it, "a sequence"))
+		case isArray(m["items"]):
+			err = newError(ErrNotObject, "list item is itself a list (nested lists are not supported)")
+		default:
+			if k, _ := m["kind"].(string); k == "" && itemKind != "" {
+				if v, _ := m["apiVersion"].(string); v == "" {
+					m["kind"], m["apiVersion"] = itemKind, apiVersion
+				}
+			}
+			err = typeMeta(m)
+		}
+		if err != nil {
+			d.Err, d.src = &Error{File: rd.name, Line: d.Line, Err: err}, nil
+		} else {
+			d.Object = m
+		}
+		rd.docs = append(rd.docs, d)
+	}
+}
+
+func isArray(v any) bool { _, ok := v.([]any); return ok }
+
+// typeMeta checks that kind and apiVersion are non-empty strings.
+func typeMeta(m map[string]any) error {
+	for _, f := range []string{"apiVersion", "kind"} {
+		v, present := m[f]
+		if s, ok := v.(string); !present || (ok && s == "") {
+			return newError(ErrMissingField, "missing %q", f)
+		} else if !ok {
+			return newError(ErrMissingField, "%q is %s, not a string", f, describe(v, "a sequence"))
+		}
+	}
+	return nil
+}
+
+func describe(v any, seq string) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case []any:
+		return seq
+	case map[string]any:
+		return "a mapping"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	default:
+		return "a number"
+	}
+}
