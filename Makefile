@@ -10,6 +10,10 @@ GOTEST_FLAGS ?=
 
 .DEFAULT_GOAL := help
 
+# Each mk/*.mk fragment adds its own targets and appends to TEST_TARGETS (run by `make test`).
+TEST_TARGETS :=
+-include mk/*.mk
+
 .PHONY: help
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,3 +45,4 @@ test: tools lint ## Run every test (Go, opa test, drift check)
 	$(GO) run ./cmd/hpguard generate --check
 	$(OPA) test policies/rego
 	$(GO) test $(GOTEST_FLAGS) ./...
+	@for t in $(TEST_TARGETS); do $(MAKE) --no-print-directory $$t || exit 1; done
