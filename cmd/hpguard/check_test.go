@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpguard/hpguard/internal/report"
@@ -219,4 +220,38 @@ func TestRules(t *testing.T) {
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal([]byte(out), &doc))
 	require.Len(t, doc["rules"], len(p.Ruleset.Rules))
+}
+
+// TestCheckSARIFValidates validates the check output against the SARIF 2.1.0 schema.
+func TestCheckSARIFValidates(t *testing.T) {
+	out, _, _ := run(t, "", "check", "-o", "sarif", "testdata/check", "../../examples")
+	schemaDoc, err := os.ReadFile(filepath.Join("..", "..", "internal", "report", "testdata", "sarif-schema-2.1.0.json"))
+	require.NoError(t, err)
+	c := jsonschema.NewCompiler()
+	sd, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemaDoc))
+	require.NoError(t, err)
+	require.NoError(t, c.AddResource("sarif.json", sd))
+	sch, err := c.Compile("sarif.json")
+	require.NoError(t, err)
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(out))
+	require.NoError(t, err)
+	require.NoError(t, sch.Validate(doc))
+	var log struct {
+		Runs []struct {
+			Tool struct {
+				Driver struct {
+					Rules []struct {
+						ID string `json:"id"`
+					} `json:"rules"`
+				} `json:"driver"`
+			} `json:"tool"`
+			Results []struct {
+				RuleID string `json:"ruleId"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &log))
+	require.Len(t, log.Runs, 1)
+	require.GreaterOrEqual(t, len(log.Runs[0].Tool.Driver.Rules), 14, "one SARIF rule per hpguard rule of the profile")
+	require.NotEmpty(t, log.Runs[0].Results)
 }
