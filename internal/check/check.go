@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hpguard/hpguard/internal/engine"
 	"github.com/hpguard/hpguard/internal/manifest"
@@ -62,92 +63,82 @@ func IsWorkload(apiVersion, kind string) bool {
 }
 
 type job struct {
-	index int
-	doc   manifest.Document
+	result *report.Result
+	doc    manifest.Document
 }
 
 // Run checks every document of every input and returns the report; the error is only for
 // failures that are not about an input (an input problem is a result with status error).
+// Documents are streamed: each is evaluated by a bounded pool of workers as soon as it is read, so
+// memory holds the results but not the inputs.
 func Run(ctx context.Context, opts Options) (*report.Report, error) {
 	files, expandErr := manifest.Expand(opts.Paths)
-	rep := &report.Report{Version: 1, Profile: opts.Profile}
-	var results []report.Result
+	var results []*report.Result
 	if expandErr != nil {
-		results = append(results, report.Result{File: strings.Join(opts.Paths, " "), Status: report.StatusError, Error: expandErr.Error(), Findings: []report.Finding{}})
+		results = append(results, &report.Result{File: strings.Join(opts.Paths, " "), Status: report.StatusError, Error: expandErr.Error(), Findings: []report.Finding{}})
 	}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	jobs := make(chan job)
-	var mu sync.Mutex
-	var evalErr error
-	var wg sync.WaitGroup
-	done := 0
+	jobs := make(chan job, 4*workers)
+	var (
+		wg      sync.WaitGroup
+		done    atomic.Int64
+		failed  atomic.Bool
+		errOnce sync.Once
+		evalErr error
+	)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
 				findings, err := opts.Evaluator.Evaluate(ctx, j.doc.Object)
-				mu.Lock()
-				r := &results[j.index]
 				if err != nil {
-					r.Status, r.Error = report.StatusError, err.Error()
-					if evalErr == nil && ctx.Err() != nil {
-						evalErr = ctx.Err()
+					if ctx.Err() != nil {
+						errOnce.Do(func() { evalErr = ctx.Err() })
+						failed.Store(true)
 					}
+					j.result.Status, j.result.Error = report.StatusError, err.Error()
 				} else {
 					for i := range findings {
 						findings[i].Line = j.doc.FieldLine(findings[i].Field)
 					}
-					r.Findings = append(r.Findings, findings...)
+					j.result.Findings = append(j.result.Findings, findings...)
 				}
-				done++
+				n := done.Add(1)
 				if opts.Progress != nil {
-					opts.Progress(done)
+					opts.Progress(int(n))
 				}
-				mu.Unlock()
 			}
 		}()
 	}
-	var pending []job
 	for _, f := range files {
-		docs, err := manifest.ReadFile(f, opts.Stdin, opts.Limits)
-		name := displayName(f)
-		if err != nil {
-			mu.Lock()
-			results = append(results, report.Result{File: name, Status: report.StatusError, Error: err.Error(), Findings: []report.Finding{}})
-			mu.Unlock()
-			continue
+		if failed.Load() || ctx.Err() != nil {
+			break
 		}
-		for _, d := range docs {
-			r := report.Result{File: name, Document: d.Index, Line: d.Line, Findings: []report.Finding{}}
+		name := displayName(f)
+		err := manifest.StreamFile(f, opts.Stdin, opts.Limits, func(d manifest.Document) {
+			r := &report.Result{File: name, Document: d.Index, Line: d.Line, Findings: []report.Finding{}}
+			results = append(results, r)
 			if d.Err != nil {
 				r.Status, r.Error = report.StatusError, d.Err.Error()
-			} else {
-				r.APIVersion, r.Kind, r.Namespace, r.Name = d.APIVersion(), d.Kind(), d.Namespace(), d.Name()
-				if IsWorkload(r.APIVersion, r.Kind) {
-					r.Status = report.StatusChecked
-				} else {
-					r.Status = report.StatusSkipped
-				}
+				return
 			}
-			mu.Lock()
-			results = append(results, r)
-			idx := len(results) - 1
-			mu.Unlock()
-			if r.Status == report.StatusChecked {
-				pending = append(pending, job{index: idx, doc: d})
+			r.APIVersion, r.Kind, r.Namespace, r.Name = d.APIVersion(), d.Kind(), d.Namespace(), d.Name()
+			if !IsWorkload(r.APIVersion, r.Kind) {
+				r.Status = report.StatusSkipped
+				return
 			}
-		}
-	}
-	// Results are appended above while workers are idle; feed them only once the slice is final,
-	// so that the workers' pointers into it stay valid.
-	for _, j := range pending {
-		select {
-		case jobs <- j:
-		case <-ctx.Done():
+			r.Status = report.StatusChecked
+			select {
+			case jobs <- job{result: r, doc: d}:
+			case <-ctx.Done():
+			}
+		})
+		if err != nil {
+			results = append(results, &report.Result{File: name, Status: report.StatusError, Error: err.Error(), Findings: []report.Finding{}})
 		}
 	}
 	close(jobs)
@@ -158,8 +149,11 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rep.Results = results
-	rep.Summary = report.Summarize(results, len(files))
+	rep := &report.Report{Version: 1, Profile: opts.Profile, Results: make([]report.Result, len(results))}
+	for i, r := range results {
+		rep.Results[i] = *r
+	}
+	rep.Summary = report.Summarize(rep.Results, len(files))
 	return rep, nil
 }
 

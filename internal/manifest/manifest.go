@@ -232,6 +232,29 @@ func ReadFile(path string, stdin io.Reader, opts Options) ([]Document, error) {
 	return read(path, f, opts)
 }
 
+// StreamFile is ReadFile that hands each document to fn as soon as it is read, so that memory does
+// not grow with the input. A file-level error is returned after the documents read before it.
+func StreamFile(path string, stdin io.Reader, opts Options, fn func(Document)) error {
+	opts = opts.withDefaults()
+	if path == "-" {
+		if stdin == nil {
+			return &Error{File: "<stdin>", Err: fmt.Errorf("no standard input")}
+		}
+		_, err := readWith("<stdin>", stdin, opts, fn)
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > opts.MaxFileBytes {
+		return &Error{File: path, Err: newError(ErrTooLarge, "file larger than %d bytes", opts.MaxFileBytes)}
+	}
+	_, err = readWith(path, f, opts, fn)
+	return err
+}
+
 // ReadBytes is ReadFile for in-memory data (used by tests and fuzzing).
 func ReadBytes(name string, data []byte, opts Options) ([]Document, error) {
 	return read(name, bytes.NewReader(data), opts.withDefaults())

@@ -28,10 +28,25 @@ type reader struct {
 	file  *checkReader
 	docs  []Document
 	index int // Index of the next document
+	// emit, when set, receives each document as soon as it is read instead of docs.
+	emit func(Document)
+}
+
+// add records a document: streams it to emit, or keeps it.
+func (rd *reader) add(d Document) {
+	if rd.emit != nil {
+		rd.emit(d)
+		return
+	}
+	rd.docs = append(rd.docs, d)
 }
 
 func read(name string, r io.Reader, opts Options) ([]Document, error) {
-	rd := &reader{name: name, opts: opts, file: &checkReader{r: r, max: opts.MaxFileBytes}}
+	return readWith(name, r, opts, nil)
+}
+
+func readWith(name string, r io.Reader, opts Options, emit func(Document)) ([]Document, error) {
+	rd := &reader{name: name, opts: opts, file: &checkReader{r: r, max: opts.MaxFileBytes}, emit: emit}
 	br := bufio.NewReaderSize(rd.file, 64<<10)
 	if b, _ := br.Peek(3); string(b) == "\uFEFF" {
 		_, _ = br.Discard(3)
@@ -501,7 +516,7 @@ func decodeJSON(data []byte) (any, error) {
 // fail records a document that could not be read; line is where it starts,
 // at where the problem is.
 func (rd *reader) fail(line, at int, err error) {
-	rd.docs = append(rd.docs, Document{File: rd.name, Index: rd.index, Item: -1, Line: line,
+	rd.add(Document{File: rd.name, Index: rd.index, Item: -1, Line: line,
 		Err: &Error{File: rd.name, Line: at, Err: err}})
 	rd.index++
 }
@@ -540,7 +555,7 @@ func (rd *reader) object(obj any, src *source, root *yaml.Node, line int, seq st
 	} else {
 		d.Object = m
 	}
-	rd.docs = append(rd.docs, d)
+	rd.add(d)
 }
 
 // items records one Document per list item. Items with neither kind nor
@@ -573,7 +588,7 @@ func (rd *reader) items(list Document, arr []any, nodes *yaml.Node, kind, apiVer
 		} else {
 			d.Object = m
 		}
-		rd.docs = append(rd.docs, d)
+		rd.add(d)
 	}
 }
 
