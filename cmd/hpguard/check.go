@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/hpguard/hpguard/generator"
+	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/internal/check"
 	"github.com/hpguard/hpguard/internal/engine"
 	"github.com/hpguard/hpguard/internal/manifest"
@@ -24,6 +26,7 @@ type checkParams struct {
 	output     string
 	profile    string
 	policyDir  string
+	specDir    string
 	paramsFile string
 	set        []string
 	failOn     string
@@ -56,6 +59,7 @@ func newCheckCmd() *cobra.Command {
 	f.StringVarP(&p.output, "output", "o", p.output, "output format: "+strings.Join(report.Names(), ", "))
 	f.StringVar(&p.profile, "profile", "", "profile to evaluate: baseline, hostprocess or strict (default: the ruleset's default, hostprocess)")
 	f.StringVar(&p.policyDir, "policy", "", "directory of Rego produced by `hpguard generate` (default: the embedded policies)")
+	f.StringVar(&p.specDir, "spec", "", "compile the policies from this spec directory in memory (see `hpguard init`)")
 	f.StringVar(&p.paramsFile, "params", "", "YAML file of rule parameters: {rule-id: {parameter: value}}")
 	f.StringArrayVar(&p.set, "set", nil, "set one rule parameter: rule-id.parameter=value (value in YAML, e.g. '[a, b]'); repeatable")
 	f.StringVar(&p.failOn, "fail-on", p.failOn, "lowest severity that fails the run: deny or warn")
@@ -67,6 +71,25 @@ func newCheckCmd() *cobra.Command {
 	f.IntVar(&p.limits.MaxDocumentBytes, "max-document-size", p.limits.MaxDocumentBytes, "largest single document in bytes")
 	f.IntVar(&p.limits.MaxDepth, "max-depth", p.limits.MaxDepth, "deepest nesting of a document")
 	return cmd
+}
+
+// policySource picks the policy: a spec compiled in memory, a generated directory, or the embedded one.
+func policySource(specDir, policyDir string) (*engine.Policy, error) {
+	if specDir != "" && policyDir != "" {
+		return nil, fmt.Errorf("--spec and --policy exclude each other")
+	}
+	if specDir != "" {
+		s, err := spec.LoadDir(specDir)
+		if err != nil {
+			return nil, fmt.Errorf("--spec: %w", err)
+		}
+		fsys, err := generator.PolicyFS(s)
+		if err != nil {
+			return nil, fmt.Errorf("--spec: %w", err)
+		}
+		return engine.LoadPolicy(fsys)
+	}
+	return loadPolicy(policyDir)
 }
 
 // loadPolicy returns the policy from dir, or the embedded one.
@@ -163,7 +186,7 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 	if err != nil {
 		return usageError(err)
 	}
-	pol, err := loadPolicy(p.policyDir)
+	pol, err := policySource(p.specDir, p.policyDir)
 	if err != nil {
 		return usageError(err)
 	}
@@ -186,9 +209,12 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 		}
 		return err
 	}
+	prog := newProgress(stderr, p.quiet)
 	rep, err := check.Run(ctx, check.Options{
 		Paths: args, Stdin: stdin, Evaluator: ev, Profile: profile, Workers: p.workers, Limits: p.limits,
+		Progress: prog.update,
 	})
+	prog.finish()
 	if err != nil {
 		return err
 	}

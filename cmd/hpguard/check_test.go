@@ -255,3 +255,44 @@ func TestCheckSARIFValidates(t *testing.T) {
 	require.GreaterOrEqual(t, len(log.Runs[0].Tool.Driver.Rules), 14, "one SARIF rule per hpguard rule of the profile")
 	require.NotEmpty(t, log.Runs[0].Results)
 }
+
+func TestProgressSilentWhenNotATerminal(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, false)
+	require.False(t, p.on)
+	p.update(10)
+	p.finish()
+	require.Empty(t, buf.String())
+	_, errOut, _ := run(t, "", "check", "testdata/check/list.yaml")
+	require.Empty(t, errOut, "no progress output on a non-terminal stderr")
+}
+
+// TestInitNewRuleCheckSpec walks from `init` to a custom rule evaluated with --spec.
+func TestInitNewRuleCheckSpec(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spec")
+	_, _, code := run(t, "", "init", dir)
+	require.Equal(t, 0, code)
+	_, errOut, code := run(t, "", "init", dir)
+	require.Equal(t, 2, code, "init refuses an existing spec")
+	require.Contains(t, errOut, "already holds a spec")
+	out, errOut, code := run(t, "", "new", "rule", "hostprocess-images-from-our-registry", "--spec", dir)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "hostprocess-images-from-our-registry.yaml")
+	ruleFile := filepath.Join(dir, "rules", "hostprocess-images-from-our-registry.yaml")
+	b, err := os.ReadFile(ruleFile)
+	require.NoError(t, err)
+	i := strings.Index(string(b), "name: exemptImages")
+	require.Greater(t, i, 0)
+	text := string(b)[:i] + strings.Replace(string(b)[i:], "    default: []\n", "    default: [\"registry.example.com/*\"]\n", 1)
+	require.NoError(t, os.WriteFile(ruleFile, []byte(text), 0o644))
+	rs, err := os.ReadFile(filepath.Join(dir, "ruleset.yaml"))
+	require.NoError(t, err)
+	rsText := strings.Replace(string(rs), "      resource-limits-set: warn\n", "      resource-limits-set: warn\n      hostprocess-images-from-our-registry: deny\n", 1)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ruleset.yaml"), []byte(rsText), 0o644))
+	out, errOut, code = run(t, "", "check", "--spec", dir, "-o", "json", "testdata/check/list.yaml")
+	require.Equal(t, 0, code, errOut)
+	require.NotContains(t, out, `hostprocess-images-from-our-registry`, "an image from our registry passes")
+	out, errOut, code = run(t, "", "check", "--spec", dir, "-o", "json", "../../examples/csi-node-driver.yaml")
+	require.Equal(t, 1, code, errOut)
+	require.Contains(t, out, `"rule": "hostprocess-images-from-our-registry"`, "an image from elsewhere is reported")
+}

@@ -21,6 +21,8 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newCheckCmd(),
 		newGenerateCmd(),
+		newInitCmd(),
+		newNewCmd(),
 		newRulesCmd(),
 		newVersionCmd(),
 	)
