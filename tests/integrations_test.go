@@ -1,0 +1,99 @@
+package tests
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+)
+
+// TestActionScript runs the GitHub Action's script as a workflow would, with a local install.
+func TestActionScript(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash not available")
+	}
+	tmp := t.TempDir()
+	ghOut := filepath.Join(tmp, "github_output")
+	run := func(paths string, extra ...string) (string, int) {
+		cmd := exec.Command("bash", filepath.Join("..", "scripts", "action.sh"))
+		cmd.Env = append(os.Environ(),
+			"HPGUARD_PATHS="+paths,
+			"HPGUARD_OUTPUT="+filepath.Join(tmp, "report.sarif"),
+			"HPGUARD_BIN="+filepath.Join(tmp, "bin"),
+			"GITHUB_OUTPUT="+ghOut,
+		)
+		cmd.Env = append(cmd.Env, extra...)
+		out, _ := cmd.CombinedOutput()
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	out, code := run(filepath.Join("..", "examples"))
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "::error file=")
+	require.Contains(t, out, "::warning file=")
+	b, err := os.ReadFile(filepath.Join(tmp, "report.sarif"))
+	require.NoError(t, err)
+	var sarif map[string]any
+	require.NoError(t, json.Unmarshal(b, &sarif))
+	require.Equal(t, "2.1.0", sarif["version"])
+	gh, err := os.ReadFile(ghOut)
+	require.NoError(t, err)
+	require.Contains(t, string(gh), "exit-code=1")
+
+	out, code = run(filepath.Join("..", "examples", "seed-pod.yaml"))
+	require.Equal(t, 0, code, out)
+	out, code = run(filepath.Join("..", "examples", "seed-pod.yaml"), "HPGUARD_FAIL_ON=warn")
+	require.Equal(t, 1, code, out)
+	out, code = run(filepath.Join("..", "examples", "missing.yaml"))
+	require.Equal(t, 2, code, out)
+}
+
+// TestPreCommitHook checks the hook definition: it runs `hpguard check` on YAML and JSON files.
+func TestPreCommitHook(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", ".pre-commit-hooks.yaml"))
+	require.NoError(t, err)
+	var hooks []map[string]any
+	require.NoError(t, yaml.Unmarshal(b, &hooks))
+	require.Len(t, hooks, 1)
+	h := hooks[0]
+	require.Equal(t, "hpguard", h["id"])
+	require.Equal(t, "golang", h["language"])
+	require.True(t, strings.HasPrefix(h["entry"].(string), "hpguard check"))
+	require.Equal(t, true, h["pass_filenames"])
+	for _, name := range []string{"a.yaml", "b.yml", "c.json"} {
+		require.Regexp(t, h["files"].(string), name)
+	}
+}
+
+// TestActionDefinition checks that action.yml passes every input to the script.
+func TestActionDefinition(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "action.yml"))
+	require.NoError(t, err)
+	var action struct {
+		Inputs map[string]any `json:"inputs"`
+		Runs   struct {
+			Using string `json:"using"`
+			Steps []struct {
+				Env map[string]string `json:"env"`
+				Run string            `json:"run"`
+			} `json:"steps"`
+		} `json:"runs"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &action))
+	require.Equal(t, "composite", action.Runs.Using)
+	script := action.Runs.Steps[len(action.Runs.Steps)-1]
+	require.Contains(t, script.Run, "scripts/action.sh")
+	for in := range action.Inputs {
+		found := false
+		for _, v := range script.Env {
+			if strings.Contains(v, "inputs."+in+" ") {
+				found = true
+			}
+		}
+		require.True(t, found, "input %s reaches the script", in)
+	}
+}
