@@ -62,20 +62,26 @@ func IsWorkload(apiVersion, kind string) bool {
 	return false
 }
 
+// slot holds the results of one pending document, filled in by a worker.
+type slot struct {
+	file    string
+	results []*report.Result
+}
+
 type job struct {
-	result *report.Result
-	doc    manifest.Document
+	slot    *slot
+	pending manifest.Pending
 }
 
 // Run checks every document of every input and returns the report; the error is only for
 // failures that are not about an input (an input problem is a result with status error).
-// Documents are streamed: each is evaluated by a bounded pool of workers as soon as it is read, so
-// memory holds the results but not the inputs.
+// Files are split into documents in order; a bounded pool of workers decodes and evaluates them,
+// so memory holds the results but not the inputs, and results keep the input order.
 func Run(ctx context.Context, opts Options) (*report.Report, error) {
 	files, expandErr := manifest.Expand(opts.Paths)
-	var results []*report.Result
+	var slots []*slot
 	if expandErr != nil {
-		results = append(results, &report.Result{File: strings.Join(opts.Paths, " "), Status: report.StatusError, Error: expandErr.Error(), Findings: []report.Finding{}})
+		slots = append(slots, &slot{results: []*report.Result{{File: strings.Join(opts.Paths, " "), Status: report.StatusError, Error: expandErr.Error(), Findings: []report.Finding{}}}})
 	}
 	workers := opts.Workers
 	if workers <= 0 {
@@ -94,22 +100,23 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				findings, err := opts.Evaluator.Evaluate(ctx, j.doc.Object)
-				if err != nil {
-					if ctx.Err() != nil {
-						errOnce.Do(func() { evalErr = ctx.Err() })
-						failed.Store(true)
-					}
-					j.result.Status, j.result.Error = report.StatusError, err.Error()
-				} else {
-					for i := range findings {
-						findings[i].Line = j.doc.FieldLine(findings[i].Field)
-					}
-					j.result.Findings = append(j.result.Findings, findings...)
+				if failed.Load() {
+					continue
 				}
-				n := done.Add(1)
-				if opts.Progress != nil {
-					opts.Progress(int(n))
+				for _, d := range j.pending() {
+					r, err := evaluate(ctx, opts.Evaluator, j.slot.file, d)
+					if err != nil {
+						errOnce.Do(func() { evalErr = err })
+						failed.Store(true)
+						break
+					}
+					j.slot.results = append(j.slot.results, r)
+					if r.Status == report.StatusChecked {
+						n := done.Add(1)
+						if opts.Progress != nil {
+							opts.Progress(int(n))
+						}
+					}
 				}
 			}
 		}()
@@ -119,26 +126,16 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 			break
 		}
 		name := displayName(f)
-		err := manifest.StreamFile(f, opts.Stdin, opts.Limits, func(d manifest.Document) {
-			r := &report.Result{File: name, Document: d.Index, Line: d.Line, Findings: []report.Finding{}}
-			results = append(results, r)
-			if d.Err != nil {
-				r.Status, r.Error = report.StatusError, d.Err.Error()
-				return
-			}
-			r.APIVersion, r.Kind, r.Namespace, r.Name = d.APIVersion(), d.Kind(), d.Namespace(), d.Name()
-			if !IsWorkload(r.APIVersion, r.Kind) {
-				r.Status = report.StatusSkipped
-				return
-			}
-			r.Status = report.StatusChecked
+		err := manifest.StreamPending(f, opts.Stdin, opts.Limits, func(p manifest.Pending) {
+			s := &slot{file: name}
+			slots = append(slots, s)
 			select {
-			case jobs <- job{result: r, doc: d}:
+			case jobs <- job{slot: s, pending: p}:
 			case <-ctx.Done():
 			}
 		})
 		if err != nil {
-			results = append(results, &report.Result{File: name, Status: report.StatusError, Error: err.Error(), Findings: []report.Finding{}})
+			slots = append(slots, &slot{results: []*report.Result{{File: name, Status: report.StatusError, Error: err.Error(), Findings: []report.Finding{}}}})
 		}
 	}
 	close(jobs)
@@ -149,12 +146,53 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rep := &report.Report{Version: 1, Profile: opts.Profile, Results: make([]report.Result, len(results))}
-	for i, r := range results {
-		rep.Results[i] = *r
+	rep := &report.Report{Version: 1, Profile: opts.Profile, Results: []report.Result{}}
+	index, file := 0, ""
+	for _, s := range slots {
+		if s.file != file {
+			index, file = 0, s.file
+		}
+		for _, r := range s.results {
+			if s.file != "" {
+				r.Document = index
+			}
+			rep.Results = append(rep.Results, *r)
+		}
+		if s.file != "" && len(s.results) > 0 {
+			index++
+		}
 	}
 	rep.Summary = report.Summarize(rep.Results, len(files))
 	return rep, nil
+}
+
+// evaluate classifies one decoded document and evaluates it when it is a workload. The error is
+// only for a cancelled run; an evaluation problem is a result in error.
+func evaluate(ctx context.Context, ev engine.Evaluator, file string, d manifest.Document) (*report.Result, error) {
+	r := &report.Result{File: file, Line: d.Line, Findings: []report.Finding{}}
+	if d.Err != nil {
+		r.Status, r.Error = report.StatusError, d.Err.Error()
+		return r, nil
+	}
+	r.APIVersion, r.Kind, r.Namespace, r.Name = d.APIVersion(), d.Kind(), d.Namespace(), d.Name()
+	if !IsWorkload(r.APIVersion, r.Kind) {
+		r.Status = report.StatusSkipped
+		return r, nil
+	}
+	r.Status = report.StatusChecked
+	findings, err := ev.Evaluate(ctx, d.Object)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		r.Status, r.Error = report.StatusError, err.Error()
+		return r, nil
+	}
+	for i := range findings {
+		findings[i].Line = d.FieldLine(findings[i].Field)
+	}
+	r.Findings = append(r.Findings, findings...)
+	return r, nil
 }
 
 func displayName(f string) string {

@@ -255,6 +255,33 @@ func StreamFile(path string, stdin io.Reader, opts Options, fn func(Document)) e
 	return err
 }
 
+// Pending is a document split from its stream but not decoded yet. Calling it decodes the document,
+// on any goroutine: it returns nothing for an empty document, one Document, or one per item of a
+// List. Documents from one Pending share one document index, which the caller assigns in stream
+// order (the Index fields it returns are not meaningful).
+type Pending func() []Document
+
+// StreamPending is StreamFile that leaves decoding to the caller, so that documents can be decoded
+// in parallel while the stream is split in order.
+func StreamPending(path string, stdin io.Reader, opts Options, fn func(Pending)) error {
+	opts = opts.withDefaults()
+	if path == "-" {
+		if stdin == nil {
+			return &Error{File: "<stdin>", Err: fmt.Errorf("no standard input")}
+		}
+		return readPending("<stdin>", stdin, opts, fn)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > opts.MaxFileBytes {
+		return &Error{File: path, Err: newError(ErrTooLarge, "file larger than %d bytes", opts.MaxFileBytes)}
+	}
+	return readPending(path, f, opts, fn)
+}
+
 // ReadBytes is ReadFile for in-memory data (used by tests and fuzzing).
 func ReadBytes(name string, data []byte, opts Options) ([]Document, error) {
 	return read(name, bytes.NewReader(data), opts.withDefaults())

@@ -30,6 +30,8 @@ type reader struct {
 	index int // Index of the next document
 	// emit, when set, receives each document as soon as it is read instead of docs.
 	emit func(Document)
+	// pending, when set, receives each YAML document undecoded (see StreamPending).
+	pending func(Pending)
 }
 
 // add records a document: streams it to emit, or keeps it.
@@ -47,6 +49,19 @@ func read(name string, r io.Reader, opts Options) ([]Document, error) {
 
 func readWith(name string, r io.Reader, opts Options, emit func(Document)) ([]Document, error) {
 	rd := &reader{name: name, opts: opts, file: &checkReader{r: r, max: opts.MaxFileBytes}, emit: emit}
+	return rd.run()
+}
+
+func readPending(name string, r io.Reader, opts Options, fn func(Pending)) error {
+	rd := &reader{name: name, opts: opts, file: &checkReader{r: r, max: opts.MaxFileBytes}, pending: fn}
+	// JSON documents are decoded as they are read; each is handed over already decoded.
+	rd.emit = func(d Document) { fn(func() []Document { return []Document{d} }) }
+	_, err := rd.run()
+	return err
+}
+
+func (rd *reader) run() ([]Document, error) {
+	name := rd.name
 	br := bufio.NewReaderSize(rd.file, 64<<10)
 	if b, _ := br.Peek(3); string(b) == "\uFEFF" {
 		_, _ = br.Discard(3)
@@ -233,6 +248,16 @@ func (rd *reader) readYAML(br *bufio.Reader, line int) error {
 		c, ok, err := sp.next()
 		if err != nil || !ok {
 			return err
+		}
+		if rd.pending != nil {
+			c.text = bytes.Clone(c.text)
+			name, opts := rd.name, rd.opts
+			rd.pending(func() []Document {
+				sub := &reader{name: name, opts: opts}
+				sub.yamlDoc(c)
+				return sub.docs
+			})
+			continue
 		}
 		rd.yamlDoc(c)
 	}

@@ -1,0 +1,152 @@
+// Command corpus writes the benchmark corpus: N pods, a third valid HostProcess pods, a third
+// HostProcess pods with varied mistakes, a third ordinary Linux pods, as one multi-document file
+// (pods.yaml), as a directory of one file per pod (pods/), as a JSON List (pods.json) and with the
+// rules each pod must trip under the hostprocess profile (expected.json).
+//
+//	go run ./tests/bench/corpus -pods 10000 -seed 1 -out /tmp/corpus
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// mistake breaks a valid HostProcess pod and names the rules that must report it.
+type mistake struct {
+	rules []string
+	apply func(spec, meta map[string]any)
+}
+
+func sc(spec map[string]any) map[string]any {
+	return spec["securityContext"].(map[string]any)["windowsOptions"].(map[string]any)
+}
+
+var mistakes = []mistake{
+	{[]string{"host-network-required"}, func(s, _ map[string]any) { delete(s, "hostNetwork") }},
+	{[]string{"run-as-user-name-required"}, func(s, _ map[string]any) { delete(sc(s), "runAsUserName") }},
+	{[]string{"run-as-user-name-allowed"}, func(s, _ map[string]any) { sc(s)["runAsUserName"] = "Administrators" }},
+	{[]string{"run-as-user-name-allowed", "run-as-user-name-format"}, func(s, _ map[string]any) { sc(s)["runAsUserName"] = "NT AUTHORITY/SYSTEM" }},
+	{[]string{"least-privilege-account"}, func(s, _ map[string]any) { sc(s)["runAsUserName"] = `NT AUTHORITY\SYSTEM` }},
+	{[]string{"run-as-non-root-not-true"}, func(s, _ map[string]any) {
+		s["securityContext"].(map[string]any)["runAsNonRoot"] = true
+	}},
+	{[]string{"windows-node-targeting"}, func(s, _ map[string]any) { delete(s, "nodeSelector") }},
+	{[]string{"hostprocess-all-containers", "hostprocess-values-agree"}, func(s, _ map[string]any) {
+		c := s["containers"].([]any)[0].(map[string]any)
+		c["securityContext"] = map[string]any{"windowsOptions": map[string]any{"hostProcess": false}}
+	}},
+	{[]string{"no-named-pipe-or-socket-mounts"}, func(s, _ map[string]any) {
+		s["volumes"] = []any{map[string]any{"name": "pipe", "hostPath": map[string]any{"path": `\\.\pipe\containerd-containerd`}}}
+	}},
+	{[]string{"no-inherit-user-annotation"}, func(_, m map[string]any) {
+		m["annotations"] = map[string]any{"microsoft.com/hostprocess-inherit-user": "true"}
+	}},
+	{[]string{"resource-limits-set"}, func(s, _ map[string]any) {
+		delete(s["containers"].([]any)[0].(map[string]any), "resources")
+	}},
+	{[]string{"os-not-linux"}, func(s, _ map[string]any) { s["os"] = map[string]any{"name": "Windows"} }},
+	{[]string{"field-types"}, func(s, _ map[string]any) { s["hostNetwork"] = "true" }},
+}
+
+var accounts = []string{`NT AUTHORITY\LocalService`, `NT AUTHORITY\NetworkService`, `NT AUTHORITY\Local service`}
+
+func pod(i int, rng *rand.Rand) (map[string]any, []string) {
+	name := fmt.Sprintf("pod-%05d", i)
+	meta := map[string]any{"name": name, "namespace": fmt.Sprintf("ns-%d", rng.IntN(20)), "labels": map[string]any{"app": name}}
+	containers := []any{}
+	n := 1 + rng.IntN(2)
+	for c := 0; c < n; c++ {
+		containers = append(containers, map[string]any{
+			"name":      fmt.Sprintf("c%d", c),
+			"image":     fmt.Sprintf("registry.example.com/team-%d/app:%d.%d", rng.IntN(9), rng.IntN(5), rng.IntN(20)),
+			"command":   []any{"cmd.exe", "/c", "run.cmd"},
+			"resources": map[string]any{"limits": map[string]any{"cpu": "200m", "memory": "128Mi"}},
+		})
+	}
+	spec := map[string]any{"containers": containers}
+	obj := map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+	switch i % 3 {
+	case 2: // an ordinary Linux pod
+		spec["nodeSelector"] = map[string]any{"kubernetes.io/os": "linux"}
+		return obj, nil
+	}
+	spec["hostNetwork"] = true
+	spec["nodeSelector"] = map[string]any{"kubernetes.io/os": "windows"}
+	spec["securityContext"] = map[string]any{"windowsOptions": map[string]any{"hostProcess": true, "runAsUserName": accounts[rng.IntN(len(accounts))]}}
+	if i%3 == 0 {
+		return obj, nil
+	}
+	m := mistakes[(i/3)%len(mistakes)]
+	m.apply(spec, meta)
+	return obj, m.rules
+}
+
+func main() {
+	pods := flag.Int("pods", 10000, "number of pods")
+	seed := flag.Uint64("seed", 1, "random seed")
+	out := flag.String("out", "", "output directory")
+	flag.Parse()
+	if *out == "" {
+		fmt.Fprintln(os.Stderr, "corpus: -out is required")
+		os.Exit(2)
+	}
+	if err := write(*pods, *seed, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "corpus:", err)
+		os.Exit(1)
+	}
+}
+
+func write(n int, seed uint64, out string) error {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	dir := filepath.Join(out, "pods")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var multi strings.Builder
+	var items []any
+	expected := map[string][]string{}
+	for i := 0; i < n; i++ {
+		obj, rules := pod(i, rng)
+		y, err := yaml.Marshal(obj)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			multi.WriteString("---\n")
+		}
+		multi.Write(y)
+		name := obj["metadata"].(map[string]any)["name"].(string)
+		if err := os.WriteFile(filepath.Join(dir, name+".yaml"), y, 0o644); err != nil {
+			return err
+		}
+		items = append(items, obj)
+		sort.Strings(rules)
+		if rules == nil {
+			rules = []string{}
+		}
+		expected[name] = rules
+	}
+	if err := os.WriteFile(filepath.Join(out, "pods.yaml"), []byte(multi.String()), 0o644); err != nil {
+		return err
+	}
+	list, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "pods.json"), list, 0o644); err != nil {
+		return err
+	}
+	exp, err := json.MarshalIndent(expected, "", " ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(out, "expected.json"), exp, 0o644)
+}
