@@ -5,6 +5,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"text/template"
@@ -57,7 +58,41 @@ func templates() (*template.Template, error) {
 			b, err := json.Marshal(v)
 			return string(b), err
 		},
+		// join renders a field path (a list of keys) as "a.b.c".
+		"join": func(path []any) string { return strings.Join(pathKeys(path), ".") },
+		// refpath renders a field path as a Rego reference suffix: ".a.b.c", or ["a-b"] for keys
+		// that are not identifiers.
+		"refpath": func(path []any) string {
+			var b strings.Builder
+			for _, k := range pathKeys(path) {
+				if identRE.MatchString(k) {
+					b.WriteString("." + k)
+				} else {
+					q, _ := json.Marshal(k)
+					b.WriteString("[" + string(q) + "]")
+				}
+			}
+			return b.String()
+		},
+		// last is the last key of a field path.
+		"last": func(path []any) string {
+			keys := pathKeys(path)
+			if len(keys) == 0 {
+				return ""
+			}
+			return keys[len(keys)-1]
+		},
 	}).ParseFS(templateFS, "templates/*.tmpl")
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func pathKeys(path []any) []string {
+	out := make([]string, len(path))
+	for i, k := range path {
+		out[i] = fmt.Sprint(k)
+	}
+	return out
 }
 
 func checkKinds(s *spec.Spec) error {
@@ -185,7 +220,12 @@ func profileModule(s *spec.Spec, p spec.Profile) (string, error) {
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		fmt.Fprintf(&b, "findings contains object.union(f, {\"rule\": %q, \"severity\": %q}) if {\n\tsome f in data.%s.rules.%s.findings\n}\n\n", id, p.Rules[id], root, regoName(id))
+		// Rules that only concern HostProcess pods are not evaluated at all for other pods.
+		gate := ""
+		if r := s.RuleByID(id); r != nil && r.Scope == spec.ScopeHostProcessPods {
+			gate = fmt.Sprintf("\tdata.%s.lib.core.is_hostprocess_pod\n", root)
+		}
+		fmt.Fprintf(&b, "findings contains object.union(f, {\"rule\": %q, \"severity\": %q}) if {\n%s\tsome f in data.%s.rules.%s.findings\n}\n\n", id, p.Rules[id], gate, root, regoName(id))
 	}
 	b.WriteString("# deny and warn give conftest-style results: objects whose msg is the finding's message.\n")
 	b.WriteString("deny contains f if {\n\tsome f in findings\n\tf.severity == \"deny\"\n}\n\n")

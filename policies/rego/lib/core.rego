@@ -53,44 +53,73 @@ namespace := object.get(obj, ["metadata", "namespace"], "")
 
 container_lists := ["initContainers", "containers", "ephemeralContainers"]
 
-# containers lists every container in API order (init, regular, ephemeral) with its field path.
+# value_paths are the securityContext fields that a container inherits from the pod, by key: the
+# path as a list and as a field-path suffix.
+value_paths := {
+	"hostProcess": ["securityContext", "windowsOptions", "hostProcess"],
+	"runAsUserName": ["securityContext", "windowsOptions", "runAsUserName"],
+	"runAsNonRoot": ["securityContext", "runAsNonRoot"],
+}
+
+value_fields := {
+	"hostProcess": "securityContext.windowsOptions.hostProcess",
+	"runAsUserName": "securityContext.windowsOptions.runAsUserName",
+	"runAsNonRoot": "securityContext.runAsNonRoot",
+}
+
+# pod_values are the pod-level values of the inheritable fields (null when unset).
+pod_values := {
+	"hostProcess": object.get(pod_spec, value_paths.hostProcess, null),
+	"runAsUserName": object.get(pod_spec, value_paths.runAsUserName, null),
+	"runAsNonRoot": object.get(pod_spec, value_paths.runAsNonRoot, null),
+}
+
+# containers lists every container in API order (init, regular, ephemeral): its list, index, name,
+# spec, and its own and effective hostProcess (its own value, else the pod's). The evaluation keeps
+# to lookups here; paths and messages are built only for findings.
 containers := [c |
 	some list in container_lists
-	items := object.get(pod_spec, list, [])
+	items := pod_spec[list]
 	is_array(items)
 	some i, spec in items
 	is_object(spec)
+	hp := object.get(spec, value_paths.hostProcess, null)
 	c := {
-		"name": container_name(spec, list, i),
-		"path": sprintf("%s.%s[%d]", [prefix, list, i]),
+		"name": object.get(spec, "name", ""),
 		"list": list,
+		"index": i,
 		"spec": spec,
+		"hostProcess": hp,
+		"isHostProcess": pick(hp, pod_values.hostProcess) == true,
 	}
 ]
 
-container_name(spec, list, i) := spec.name if {
-	is_string(spec.name)
-} else := sprintf("%s[%d]", [list, i])
+# pick(x, y) is x unless x is null, else y.
+pick(x, _) := x if x != null
 
-hostprocess_path := ["windowsOptions", "hostProcess"]
+pick(null, y) := y
 
-# effective(c, path) is the value of securityContext.<path> that applies to container c: the
-# container's own when set, else the pod's; with the field path where it is set and, for a container
-# value, the container name. value is null when neither sets it.
-effective(c, path) := r if {
-	v := object.get(c.spec, array.concat(["securityContext"], path), null)
-	v != null
-	r := {"value": v, "field": sprintf("%s.securityContext.%s", [c.path, concat(".", path)]), "container": c.name}
-} else := r if {
-	v := object.get(pod_spec, array.concat(["securityContext"], path), null)
-	v != null
-	r := {"value": v, "field": sprintf("%s.securityContext.%s", [prefix, concat(".", path)]), "container": ""}
-} else := {"value": null, "field": sprintf("%s.securityContext.%s", [c.path, concat(".", path)]), "container": c.name}
+# path is the field path of container c, e.g. "spec.template.spec.containers[0]".
+path(c) := sprintf("%s.%s[%d]", [prefix, c.list, c.index])
+
+# own(c, key) is container c's own value of an inheritable field (null when unset).
+own(c, key) := object.get(c.spec, value_paths[key], null)
+
+# effective(c, key) is the value of an inheritable field that applies to container c.
+effective(c, key) := pick(own(c, key), pod_values[key])
+
+# source(c, key) says where the effective value of an inheritable field of container c is set:
+# the field path and the container ("" when it is the pod's value or nobody's).
+source(c, key) := {"field": concat(".", [path(c), value_fields[key]]), "container": c.name} if {
+	own(c, key) != null
+} else := {"field": concat(".", [prefix, value_fields[key]]), "container": ""} if {
+	pod_values[key] != null
+} else := {"field": concat(".", [path(c), value_fields[key]]), "container": c.name}
 
 # hostprocess_containers are the containers whose effective hostProcess is true.
 hostprocess_containers := [c |
 	some c in containers
-	effective(c, hostprocess_path).value == true
+	c.isHostProcess
 ]
 
 # is_hostprocess_pod holds when at least one container is a HostProcess container.

@@ -13,6 +13,7 @@ findings contains object.union(f, {"rule": "field-types", "severity": "deny"}) i
 }
 
 findings contains object.union(f, {"rule": "host-network-required", "severity": "deny"}) if {
+	data.hpguard.lib.core.is_hostprocess_pod
 	some f in data.hpguard.rules.host_network_required.findings
 }
 
@@ -25,14 +26,17 @@ findings contains object.union(f, {"rule": "hostprocess-values-agree", "severity
 }
 
 findings contains object.union(f, {"rule": "least-privilege-account", "severity": "warn"}) if {
+	data.hpguard.lib.core.is_hostprocess_pod
 	some f in data.hpguard.rules.least_privilege_account.findings
 }
 
 findings contains object.union(f, {"rule": "no-inherit-user-annotation", "severity": "deny"}) if {
+	data.hpguard.lib.core.is_hostprocess_pod
 	some f in data.hpguard.rules.no_inherit_user_annotation.findings
 }
 
 findings contains object.union(f, {"rule": "no-named-pipe-or-socket-mounts", "severity": "deny"}) if {
+	data.hpguard.lib.core.is_hostprocess_pod
 	some f in data.hpguard.rules.no_named_pipe_or_socket_mounts.findings
 }
 
@@ -41,14 +45,17 @@ findings contains object.union(f, {"rule": "os-not-linux", "severity": "deny"}) 
 }
 
 findings contains object.union(f, {"rule": "resource-limits-set", "severity": "warn"}) if {
+	data.hpguard.lib.core.is_hostprocess_pod
 	some f in data.hpguard.rules.resource_limits_set.findings
 }
 
 findings contains object.union(f, {"rule": "run-as-non-root-not-true", "severity": "deny"}) if {
+	data.hpguard.lib.core.is_hostprocess_pod
 	some f in data.hpguard.rules.run_as_non_root_not_true.findings
 }
 
 findings contains object.union(f, {"rule": "run-as-user-name-allowed", "severity": "deny"}) if {
+	data.hpguard.lib.core.is_hostprocess_pod
 	some f in data.hpguard.rules.run_as_user_name_allowed.findings
 }
 
@@ -57,10 +64,12 @@ findings contains object.union(f, {"rule": "run-as-user-name-format", "severity"
 }
 
 findings contains object.union(f, {"rule": "run-as-user-name-required", "severity": "deny"}) if {
+	data.hpguard.lib.core.is_hostprocess_pod
 	some f in data.hpguard.rules.run_as_user_name_required.findings
 }
 
 findings contains object.union(f, {"rule": "windows-node-targeting", "severity": "deny"}) if {
+	data.hpguard.lib.core.is_hostprocess_pod
 	some f in data.hpguard.rules.windows_node_targeting.findings
 }
 

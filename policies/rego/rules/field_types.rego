@@ -25,38 +25,126 @@ package hpguard.rules.field_types
 
 import data.hpguard.lib.core
 
-expected_types := {"pod": [{"path": ["hostNetwork"], "type": "boolean"}, {"path": ["initContainers"], "type": "array"}, {"path": ["containers"], "type": "array"}, {"path": ["ephemeralContainers"], "type": "array"}, {"path": ["securityContext"], "type": "object"}, {"path": ["securityContext", "windowsOptions"], "type": "object"}, {"path": ["securityContext", "windowsOptions", "hostProcess"], "type": "boolean"}, {"path": ["securityContext", "windowsOptions", "runAsUserName"], "type": "string"}, {"path": ["securityContext", "runAsNonRoot"], "type": "boolean"}], "container": [{"path": ["securityContext"], "type": "object"}, {"path": ["securityContext", "windowsOptions"], "type": "object"}, {"path": ["securityContext", "windowsOptions", "hostProcess"], "type": "boolean"}, {"path": ["securityContext", "windowsOptions", "runAsUserName"], "type": "string"}, {"path": ["securityContext", "runAsNonRoot"], "type": "boolean"}]}
-
-has_type(v, "boolean") if is_boolean(v)
-
-has_type(v, "string") if is_string(v)
-
-has_type(v, "object") if is_object(v)
-
-has_type(v, "array") if is_array(v)
+findings contains f if {
+	v := core.pod_spec.hostNetwork
+	v != null
+	not is_boolean(v)
+	field := concat(".", [core.prefix, "hostNetwork"])
+	f := core.finding(field, "", sprintf("%s is %s but the API server requires a boolean: write it as a boolean (the cluster rejects this manifest)", [field, core.show(v)]))
+}
 
 findings contains f if {
-	some t in expected_types.pod
-	v := object.get(core.pod_spec, t.path, null)
+	v := core.pod_spec.initContainers
 	v != null
-	not has_type(v, t.type)
-	field := sprintf("%s.%s", [core.prefix, concat(".", t.path)])
-	f := core.finding(field, "", sprintf("%s is %s but the API server requires a %s: write it as a %s (the cluster rejects this manifest)", [field, core.show(v), t.type, t.type]))
+	not is_array(v)
+	field := concat(".", [core.prefix, "initContainers"])
+	f := core.finding(field, "", sprintf("%s is %s but the API server requires a array: write it as a array (the cluster rejects this manifest)", [field, core.show(v)]))
+}
+
+findings contains f if {
+	v := core.pod_spec.containers
+	v != null
+	not is_array(v)
+	field := concat(".", [core.prefix, "containers"])
+	f := core.finding(field, "", sprintf("%s is %s but the API server requires a array: write it as a array (the cluster rejects this manifest)", [field, core.show(v)]))
+}
+
+findings contains f if {
+	v := core.pod_spec.ephemeralContainers
+	v != null
+	not is_array(v)
+	field := concat(".", [core.prefix, "ephemeralContainers"])
+	f := core.finding(field, "", sprintf("%s is %s but the API server requires a array: write it as a array (the cluster rejects this manifest)", [field, core.show(v)]))
+}
+
+findings contains f if {
+	v := core.pod_spec.securityContext
+	v != null
+	not is_object(v)
+	field := concat(".", [core.prefix, "securityContext"])
+	f := core.finding(field, "", sprintf("%s is %s but the API server requires a object: write it as a object (the cluster rejects this manifest)", [field, core.show(v)]))
+}
+
+findings contains f if {
+	v := core.pod_spec.securityContext.windowsOptions
+	v != null
+	not is_object(v)
+	field := concat(".", [core.prefix, "securityContext.windowsOptions"])
+	f := core.finding(field, "", sprintf("%s is %s but the API server requires a object: write it as a object (the cluster rejects this manifest)", [field, core.show(v)]))
+}
+
+findings contains f if {
+	v := core.pod_spec.securityContext.windowsOptions.hostProcess
+	v != null
+	not is_boolean(v)
+	field := concat(".", [core.prefix, "securityContext.windowsOptions.hostProcess"])
+	f := core.finding(field, "", sprintf("%s is %s but the API server requires a boolean: write it as a boolean (the cluster rejects this manifest)", [field, core.show(v)]))
+}
+
+findings contains f if {
+	v := core.pod_spec.securityContext.windowsOptions.runAsUserName
+	v != null
+	not is_string(v)
+	field := concat(".", [core.prefix, "securityContext.windowsOptions.runAsUserName"])
+	f := core.finding(field, "", sprintf("%s is %s but the API server requires a string: write it as a string (the cluster rejects this manifest)", [field, core.show(v)]))
+}
+
+findings contains f if {
+	v := core.pod_spec.securityContext.runAsNonRoot
+	v != null
+	not is_boolean(v)
+	field := concat(".", [core.prefix, "securityContext.runAsNonRoot"])
+	f := core.finding(field, "", sprintf("%s is %s but the API server requires a boolean: write it as a boolean (the cluster rejects this manifest)", [field, core.show(v)]))
 }
 
 findings contains f if {
 	some c in core.containers
-	some t in expected_types.container
-	v := object.get(c.spec, t.path, null)
+	v := c.spec.securityContext
 	v != null
-	not has_type(v, t.type)
-	field := sprintf("%s.%s", [c.path, concat(".", t.path)])
-	f := core.finding(field, c.name, sprintf("%s is %s but the API server requires a %s: write it as a %s (the cluster rejects this manifest)", [field, core.show(v), t.type, t.type]))
+	not is_object(v)
+	field := concat(".", [core.path(c), "securityContext"])
+	f := core.finding(field, c.name, sprintf("%s is %s but the API server requires a object: write it as a object (the cluster rejects this manifest)", [field, core.show(v)]))
+}
+
+findings contains f if {
+	some c in core.containers
+	v := c.spec.securityContext.windowsOptions
+	v != null
+	not is_object(v)
+	field := concat(".", [core.path(c), "securityContext.windowsOptions"])
+	f := core.finding(field, c.name, sprintf("%s is %s but the API server requires a object: write it as a object (the cluster rejects this manifest)", [field, core.show(v)]))
+}
+
+findings contains f if {
+	some c in core.containers
+	v := c.spec.securityContext.windowsOptions.hostProcess
+	v != null
+	not is_boolean(v)
+	field := concat(".", [core.path(c), "securityContext.windowsOptions.hostProcess"])
+	f := core.finding(field, c.name, sprintf("%s is %s but the API server requires a boolean: write it as a boolean (the cluster rejects this manifest)", [field, core.show(v)]))
+}
+
+findings contains f if {
+	some c in core.containers
+	v := c.spec.securityContext.windowsOptions.runAsUserName
+	v != null
+	not is_string(v)
+	field := concat(".", [core.path(c), "securityContext.windowsOptions.runAsUserName"])
+	f := core.finding(field, c.name, sprintf("%s is %s but the API server requires a string: write it as a string (the cluster rejects this manifest)", [field, core.show(v)]))
+}
+
+findings contains f if {
+	some c in core.containers
+	v := c.spec.securityContext.runAsNonRoot
+	v != null
+	not is_boolean(v)
+	field := concat(".", [core.path(c), "securityContext.runAsNonRoot"])
+	f := core.finding(field, c.name, sprintf("%s is %s but the API server requires a boolean: write it as a boolean (the cluster rejects this manifest)", [field, core.show(v)]))
 }
 
 findings contains f if {
 	some list in core.container_lists
-	items := object.get(core.pod_spec, list, [])
+	items := core.pod_spec[list]
 	is_array(items)
 	some i, item in items
 	not is_object(item)

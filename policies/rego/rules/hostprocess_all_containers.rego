@@ -28,8 +28,7 @@ import data.hpguard.lib.core
 findings contains f if {
 	core.is_hostprocess_pod
 	some c in core.containers
-	r := core.effective(c, core.hostprocess_path)
-	r.value != true
-	field := sprintf("%s.securityContext.windowsOptions.hostProcess", [c.path])
-	f := core.finding(field, c.name, sprintf("container %q is not a HostProcess container (%s is %s) but other containers of the pod are: a pod runs only HostProcess containers or none; set hostProcess: true at pod level and remove the container's value, or move the container to another pod", [c.name, field, core.show(object.get(c.spec, ["securityContext", "windowsOptions", "hostProcess"], null))]))
+	not c.isHostProcess
+	field := concat(".", [core.path(c), core.value_fields.hostProcess])
+	f := core.finding(field, c.name, sprintf("container %q is not a HostProcess container (%s is %s) but other containers of the pod are: a pod runs only HostProcess containers or none; set hostProcess: true at pod level and remove the container's value, or move the container to another pod", [c.name, field, core.show(c.hostProcess)]))
 }

@@ -35,7 +35,7 @@ params := object.union(default_params, p) if {
 	is_object(p)
 } else := default_params
 
-path := ["windowsOptions", "hostProcess"]
+key := "hostProcess"
 
 forbidden := true
 
@@ -76,18 +76,18 @@ all_images_exempt if {
 }
 
 findings contains f if {
+	core.pod_values[key] == forbidden
 	not exempt_pod
-	object.get(core.pod_spec, array.concat(["securityContext"], path), null) == forbidden
 	not all_images_exempt
-	field := sprintf("%s.securityContext.%s", [core.prefix, concat(".", path)])
+	field := concat(".", [core.prefix, core.value_fields[key]])
 	f := core.finding(field, "", message(field))
 }
 
 findings contains f if {
-	not exempt_pod
 	some c in core.containers
-	object.get(c.spec, array.concat(["securityContext"], path), null) == forbidden
+	object.get(c.spec, core.value_paths[key], null) == forbidden
+	not exempt_pod
 	not exempt_image(object.get(c.spec, "image", ""))
-	field := sprintf("%s.securityContext.%s", [c.path, concat(".", path)])
+	field := concat(".", [core.path(c), core.value_fields[key]])
 	f := core.finding(field, c.name, message(field))
 }

@@ -23,16 +23,16 @@ package hpguard.rules.hostprocess_values_agree
 
 import data.hpguard.lib.core
 
-path := ["windowsOptions", "hostProcess"]
+key := "hostProcess"
 
 findings contains f if {
-	pod_value := object.get(core.pod_spec, array.concat(["securityContext"], path), null)
+	pod_value := core.pod_values[key]
 	is_boolean(pod_value)
 	some c in core.containers
-	value := object.get(c.spec, array.concat(["securityContext"], path), null)
+	value := object.get(c.spec, core.value_paths[key], null)
 	is_boolean(value)
 	value != pod_value
-	field := sprintf("%s.securityContext.%s", [c.path, concat(".", path)])
-	pod_field := sprintf("%s.securityContext.%s", [core.prefix, concat(".", path)])
+	field := concat(".", [core.path(c), core.value_fields[key]])
+	pod_field := concat(".", [core.prefix, core.value_fields[key]])
 	f := core.finding(field, c.name, sprintf("%s is %v but %s is %v: the API server rejects a pod whose pod and container values differ; remove the container value or make it equal to the pod value", [field, value, pod_field, pod_value]))
 }

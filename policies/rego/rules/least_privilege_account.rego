@@ -38,10 +38,11 @@ accounts := {lower(a) | some a in ["SYSTEM", "LocalSystem"]}
 findings contains f if {
 	not params.allowLocalSystem
 	some c in core.hostprocess_containers
-	r := core.effective(c, ["windowsOptions", "runAsUserName"])
-	is_string(r.value)
-	[d, account] := split(r.value, "\\")
+	name := core.effective(c, "runAsUserName")
+	is_string(name)
+	[d, account] := split(name, "\\")
 	d == domain
 	lower(account) in accounts
-	f := core.finding(r.field, r.container, sprintf("%s is %s (LocalSystem), the most privileged account: use \"NT AUTHORITY\\LocalService\" or \"NT AUTHORITY\\NetworkService\" unless the workload needs SYSTEM (then set allowLocalSystem)", [r.field, core.show(r.value)]))
+	r := core.source(c, "runAsUserName")
+	f := core.finding(r.field, r.container, sprintf("%s is %s (LocalSystem), the most privileged account: use \"NT AUTHORITY\\LocalService\" or \"NT AUTHORITY\\NetworkService\" unless the workload needs SYSTEM (then set allowLocalSystem)", [r.field, core.show(name)]))
 }

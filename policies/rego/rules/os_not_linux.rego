@@ -44,6 +44,6 @@ findings contains f if {
 	core.pod_spec.os.name == "linux"
 	some c in core.containers
 	object.get(c.spec, ["securityContext", "windowsOptions"], null) != null
-	field := sprintf("%s.securityContext.windowsOptions", [c.path])
+	field := concat(".", [core.path(c), "securityContext.windowsOptions"])
 	f := core.finding(field, c.name, sprintf("%s is set but %s.os.name is \"linux\": the API server rejects windows options on a linux pod; set os.name to \"windows\" for a HostProcess pod, or remove windowsOptions", [field, core.prefix]))
 }

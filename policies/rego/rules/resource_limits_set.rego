@@ -39,6 +39,6 @@ findings contains f if {
 	c.list in lists
 	some resource in params.resources
 	object.get(c.spec, ["resources", "limits", resource], null) == null
-	field := sprintf("%s.resources.limits.%s", [c.path, resource])
+	field := sprintf("%s.resources.limits.%s", [core.path(c), resource])
 	f := core.finding(field, c.name, sprintf("HostProcess container %q sets no %s limit (%s): HostProcess containers share the node's resources, limited only by their job object; set resources.limits.%s", [c.name, resource, field, resource]))
 }

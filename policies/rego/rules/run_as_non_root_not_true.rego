@@ -24,13 +24,13 @@ package hpguard.rules.run_as_non_root_not_true
 
 import data.hpguard.lib.core
 
-path := ["runAsNonRoot"]
+key := "runAsNonRoot"
 
 forbidden := true
 
 findings contains f if {
 	some c in core.hostprocess_containers
-	r := core.effective(c, path)
-	r.value == forbidden
-	f := core.finding(r.field, r.container, sprintf("%s is %s but HostProcess containers run with privileged access to the host, so it cannot be %s: remove it or set it to false", [r.field, json.marshal(r.value), json.marshal(forbidden)]))
+	core.effective(c, key) == forbidden
+	r := core.source(c, key)
+	f := core.finding(r.field, r.container, sprintf("%s is %s but HostProcess containers run with privileged access to the host, so it cannot be %s: remove it or set it to false", [r.field, json.marshal(forbidden), json.marshal(forbidden)]))
 }

@@ -68,8 +68,9 @@ reason(name) := "it is a built-in privileged group, which is never allowed" if {
 
 findings contains f if {
 	some c in core.hostprocess_containers
-	r := core.effective(c, ["windowsOptions", "runAsUserName"])
-	is_string(r.value)
-	not allowed(r.value)
-	f := core.finding(r.field, r.container, sprintf("%s is %s, which HostProcess containers may not run as: %s; use \"NT AUTHORITY\\LocalService\", \"NT AUTHORITY\\NetworkService\" or \"NT AUTHORITY\\SYSTEM\", or a local group listed in allowedLocalGroups", [r.field, core.show(r.value), reason(r.value)]))
+	name := core.effective(c, "runAsUserName")
+	is_string(name)
+	not allowed(name)
+	r := core.source(c, "runAsUserName")
+	f := core.finding(r.field, r.container, sprintf("%s is %s, which HostProcess containers may not run as: %s; use \"NT AUTHORITY\\LocalService\", \"NT AUTHORITY\\NetworkService\" or \"NT AUTHORITY\\SYSTEM\", or a local group listed in allowedLocalGroups", [r.field, core.show(name), reason(name)]))
 }

@@ -24,20 +24,37 @@ package hpguard.rules.run_as_user_name_format
 import data.hpguard.lib.core
 
 # locations are every runAsUserName that is set, at pod level and on each container.
-locations contains loc if {
-	v := object.get(core.pod_spec, ["securityContext", "windowsOptions", "runAsUserName"], null)
+locations := pod_location | container_locations
+
+pod_location := {loc |
+	v := core.pod_values.runAsUserName
 	is_string(v)
-	loc := {"value": v, "field": sprintf("%s.securityContext.windowsOptions.runAsUserName", [core.prefix]), "container": ""}
+	loc := {"value": v, "field": concat(".", [core.prefix, core.value_fields.runAsUserName]), "container": ""}
 }
 
-locations contains loc if {
+container_locations := {loc |
 	some c in core.containers
-	v := object.get(c.spec, ["securityContext", "windowsOptions", "runAsUserName"], null)
+	v := object.get(c.spec, core.value_paths.runAsUserName, null)
 	is_string(v)
-	loc := {"value": v, "field": sprintf("%s.securityContext.windowsOptions.runAsUserName", [c.path]), "container": c.name}
+	loc := {"value": v, "field": concat(".", [core.path(c), core.value_fields.runAsUserName]), "container": c.name}
 }
 
 byte_length(s) := count(hex.encode(s)) / 2
+
+# names splits the candidates that pass the first checks into [location, domain, user]; domain is
+# null when the name has no backslash.
+names := {[loc, domain, user] |
+	some loc in locations
+	loc.value != ""
+	not regex.match(`[[:cntrl:]]`, loc.value)
+	parts := split(loc.value, "\\")
+	count(parts) <= 2
+	[domain, user] := split_name(parts)
+}
+
+split_name(parts) := [null, parts[0]] if count(parts) == 1
+
+else := parts
 
 # problems are [location, reason] pairs, in the order kube-apiserver checks them.
 problems contains [loc, "it is empty"] if {
@@ -54,22 +71,6 @@ problems contains [loc, "it contains more than one backslash"] if {
 	some loc in locations
 	not regex.match(`[[:cntrl:]]`, loc.value)
 	count(split(loc.value, "\\")) > 2
-}
-
-# names splits the well-formed candidates into domain and user.
-names contains [loc, parts[0], parts[1]] if {
-	some loc in locations
-	loc.value != ""
-	not regex.match(`[[:cntrl:]]`, loc.value)
-	parts := split(loc.value, "\\")
-	count(parts) == 2
-}
-
-names contains [loc, null, loc.value] if {
-	some loc in locations
-	loc.value != ""
-	not regex.match(`[[:cntrl:]]`, loc.value)
-	not contains(loc.value, "\\")
 }
 
 problems contains [loc, sprintf("its domain is longer than %d bytes", [255])] if {
@@ -106,6 +107,7 @@ problems contains [loc, `its user part contains one of " / \ : ; | = , + * ? < >
 }
 
 findings contains f if {
+	count(locations) > 0
 	some [loc, reason] in problems
 	f := core.finding(loc.field, loc.container, sprintf("%s is %s but %s, so the API server rejects it: write DOMAIN\\user with one backslash (for example \"NT AUTHORITY\\LocalService\") or a local group name", [loc.field, core.show(loc.value), reason]))
 }

@@ -23,11 +23,11 @@ package hpguard.rules.run_as_user_name_required
 
 import data.hpguard.lib.core
 
-path := ["windowsOptions", "runAsUserName"]
+key := "runAsUserName"
 
 findings contains f if {
 	some c in core.hostprocess_containers
-	r := core.effective(c, path)
-	r.value == null
-	f := core.finding(r.field, c.name, sprintf("%s is not set, and neither is the pod's, but HostProcess container %q needs an account to run as: set securityContext.%s at pod level or on the container, for example \"NT AUTHORITY\\LocalService\"", [r.field, c.name, concat(".", path)]))
+	core.effective(c, key) == null
+	r := core.source(c, key)
+	f := core.finding(r.field, c.name, sprintf("%s is not set, and neither is the pod's, but HostProcess container %q needs an account to run as: set %s at pod level or on the container, for example \"NT AUTHORITY\\LocalService\"", [r.field, c.name, core.value_fields[key]]))
 }
