@@ -40,8 +40,12 @@ var mistakes = []mistake{
 	}},
 	{[]string{"windows-node-targeting"}, func(s, _ map[string]any) { delete(s, "nodeSelector") }},
 	{[]string{"hostprocess-all-containers", "hostprocess-values-agree"}, func(s, _ map[string]any) {
-		c := s["containers"].([]any)[0].(map[string]any)
-		c["securityContext"] = map[string]any{"windowsOptions": map[string]any{"hostProcess": false}}
+		// a sidecar that opts out while the others inherit hostProcess: true
+		s["containers"] = append(s["containers"].([]any), map[string]any{
+			"name": "sidecar", "image": "registry.example.com/sidecar:1.0",
+			"resources":       map[string]any{"limits": map[string]any{"cpu": "50m", "memory": "32Mi"}},
+			"securityContext": map[string]any{"windowsOptions": map[string]any{"hostProcess": false}},
+		})
 	}},
 	{[]string{"no-named-pipe-or-socket-mounts"}, func(s, _ map[string]any) {
 		s["volumes"] = []any{map[string]any{"name": "pipe", "hostPath": map[string]any{"path": `\\.\pipe\containerd-containerd`}}}
@@ -53,7 +57,7 @@ var mistakes = []mistake{
 		delete(s["containers"].([]any)[0].(map[string]any), "resources")
 	}},
 	{[]string{"os-not-linux"}, func(s, _ map[string]any) { s["os"] = map[string]any{"name": "Windows"} }},
-	{[]string{"field-types"}, func(s, _ map[string]any) { s["hostNetwork"] = "true" }},
+	{[]string{"field-types", "host-network-required"}, func(s, _ map[string]any) { s["hostNetwork"] = "true" }},
 }
 
 var accounts = []string{`NT AUTHORITY\LocalService`, `NT AUTHORITY\NetworkService`, `NT AUTHORITY\Local service`}

@@ -1,0 +1,23 @@
+# Side-by-side benchmark (issue 7): hpguard, a decode-only pass, PSA's native evaluator, conftest and
+# gator test on the same corpus. `make bench` writes BENCHMARKS.md; `bench-smoke` (200 pods, one run,
+# findings compared) is part of `make test`.
+BENCH_SIZES ?= 1000,10000,100000
+BENCH_RUNS ?= 3
+
+.PHONY: bench-tools
+bench-tools: tools
+	$(GO) build -trimpath -o $(BIN)/hpguard ./cmd/hpguard
+	$(GO) build -o $(BIN)/decode ./tests/bench/decode
+	$(GO) build -o $(BIN)/corpus ./tests/bench/corpus
+	@if [ -d tests/oracle/cmd/psa-bench ]; then cd tests/oracle && $(GO) build -o $(BIN)/psa-bench ./cmd/psa-bench; fi
+	@if grep -qs '^\$$(CONFTEST):' mk/bundle.mk; then $(MAKE) --no-print-directory conftest; fi
+
+.PHONY: bench
+bench: bench-tools ## Benchmark hpguard against its peers and write BENCHMARKS.md
+	$(GO) run ./tests/bench/run -sizes $(BENCH_SIZES) -runs $(BENCH_RUNS) -bin $(BIN) -strict -out BENCHMARKS.md
+
+.PHONY: bench-smoke
+bench-smoke: bench-tools
+	$(GO) run ./tests/bench/run -sizes 200 -runs 1 -bin $(BIN) -strict -out $(BIN)/BENCHMARKS.smoke.md
+
+TEST_TARGETS += bench-smoke

@@ -1,0 +1,312 @@
+// Command run is the side-by-side benchmark behind `make bench`: for each corpus size it runs
+// hpguard and its peers on the same input several times, records median wall time, CPU time and
+// peak RSS, checks that the engines report the same findings, and writes BENCHMARKS.md.
+//
+//	go run ./tests/bench/run -sizes 1000,10000,100000 -runs 3 -out BENCHMARKS.md
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// tool is one benchmarked command; args gets the corpus directory.
+type tool struct {
+	name string
+	bin  string
+	args func(dir string) []string
+	// findings parses the tool's output into pod name -> sorted rule ids (nil: not comparable).
+	findings func(out []byte, dir string) (map[string][]string, error)
+}
+
+type sample struct {
+	wall, cpu time.Duration
+	rssKB     int64
+	exit      int
+}
+
+type row struct {
+	tool   string
+	size   int
+	median sample
+	runs   int
+	agree  string
+}
+
+func main() {
+	sizes := flag.String("sizes", "1000,10000,100000", "corpus sizes (pods)")
+	runs := flag.Int("runs", 3, "runs per tool and size (median reported)")
+	out := flag.String("out", "BENCHMARKS.md", "report file")
+	bin := flag.String("bin", ".bin", "directory with the built tools (hpguard, decode, psa-bench, conftest, gator)")
+	work := flag.String("work", "", "work directory for corpora (default: a temp dir)")
+	strict := flag.Bool("strict", false, "exit 1 when an engine's findings differ from the corpus expectations")
+	flag.Parse()
+	if *work == "" {
+		d, err := os.MkdirTemp("", "hpguard-bench-")
+		check(err)
+		defer os.RemoveAll(d)
+		*work = d
+	}
+	binPath := func(name string) string { p, _ := filepath.Abs(filepath.Join(*bin, name)); return p }
+	tools := []tool{
+		{name: "hpguard check", bin: binPath("hpguard"), args: func(d string) []string {
+			return []string{"check", "--profile", "hostprocess", "-o", "json", filepath.Join(d, "pods.yaml")}
+		}, findings: hpguardFindings},
+		{name: "decode only (same reader)", bin: binPath("decode"), args: func(d string) []string { return []string{filepath.Join(d, "pods.yaml")} }},
+		{name: "PSA baseline (native Go)", bin: binPath("psa-bench"), args: func(d string) []string { return []string{filepath.Join(d, "pods.yaml")} }},
+		{name: "conftest, one file", bin: binPath("conftest"), args: func(d string) []string {
+			return []string{"test", "--no-color", "--policy", "policies/rego", "--namespace", "hpguard.profiles.hostprocess", "-o", "json", filepath.Join(d, "pods.yaml")}
+		}},
+		{name: "conftest, one file per pod", bin: binPath("conftest"), args: func(d string) []string {
+			return []string{"test", "--no-color", "--policy", "policies/rego", "--namespace", "hpguard.profiles.hostprocess", "-o", "json", filepath.Join(d, "pods")}
+		}, findings: conftestFindings},
+		{name: "gator test", bin: binPath("gator"), args: func(d string) []string {
+			return []string{"test", "--enable-k8s-native-validation=false", "-f", "gatekeeper/templates", "-f", filepath.Join(d, "constraints"), "-f", filepath.Join(d, "pods.yaml"), "-o", "json"}
+		}, findings: gatorFindings},
+	}
+	var rows []row
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		check(err)
+		dir := filepath.Join(*work, fmt.Sprintf("corpus-%d", n))
+		cmd := exec.Command(binPath("corpus"), "-pods", strconv.Itoa(n), "-seed", "1", "-out", dir)
+		cmd.Stderr = os.Stderr
+		check(cmd.Run())
+		check(copyConstraints(dir))
+		expected := map[string][]string{}
+		b, err := os.ReadFile(filepath.Join(dir, "expected.json"))
+		check(err)
+		check(json.Unmarshal(b, &expected))
+		for _, t := range tools {
+			if _, err := os.Stat(t.bin); err != nil {
+				fmt.Fprintf(os.Stderr, "skip %s: %s not built\n", t.name, t.bin)
+				continue
+			}
+			r := row{tool: t.name, size: n, runs: *runs, agree: "-"}
+			var samples []sample
+			var lastOut []byte
+			for i := 0; i < *runs; i++ {
+				smp, outb := measure(t.bin, t.args(dir))
+				samples = append(samples, smp)
+				lastOut = outb
+			}
+			r.median = median(samples)
+			if t.findings != nil {
+				got, err := t.findings(lastOut, dir)
+				switch {
+				case err != nil:
+					r.agree = "error: " + err.Error()
+				default:
+					r.agree = agreement(expected, got)
+				}
+			}
+			fmt.Fprintf(os.Stderr, "%-28s %7d pods  wall %8.3fs  cpu %8.3fs  rss %6d MiB  %s\n", t.name, n, r.median.wall.Seconds(), r.median.cpu.Seconds(), r.median.rssKB/1024, r.agree)
+			rows = append(rows, r)
+		}
+	}
+	check(os.WriteFile(*out, []byte(render(rows, *runs, *sizes)), 0o644))
+	for _, r := range rows {
+		if *strict && r.agree != "-" && !strings.HasPrefix(r.agree, "all ") {
+			fmt.Fprintf(os.Stderr, "bench: %s disagrees at %d pods: %s\n", r.tool, r.size, r.agree)
+			os.Exit(1)
+		}
+	}
+}
+
+func measure(bin string, args []string) (sample, []byte) {
+	var stdout bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout = &stdout
+	cmd.Stderr = nil
+	start := time.Now()
+	_ = cmd.Run()
+	wall := time.Since(start)
+	s := sample{wall: wall, exit: cmd.ProcessState.ExitCode()}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		s.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		s.rssKB = ru.Maxrss
+	}
+	return s, stdout.Bytes()
+}
+
+func median(ss []sample) sample {
+	pick := func(get func(sample) int64) int64 {
+		v := make([]int64, len(ss))
+		for i, s := range ss {
+			v[i] = get(s)
+		}
+		sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
+		return v[len(v)/2]
+	}
+	return sample{
+		wall:  time.Duration(pick(func(s sample) int64 { return int64(s.wall) })),
+		cpu:   time.Duration(pick(func(s sample) int64 { return int64(s.cpu) })),
+		rssKB: pick(func(s sample) int64 { return s.rssKB }),
+		exit:  ss[0].exit,
+	}
+}
+
+// agreement compares per-pod rule sets with the corpus' expectations.
+func agreement(expected, got map[string][]string) string {
+	diff := 0
+	var first string
+	for pod, want := range expected {
+		if strings.Join(want, ",") != strings.Join(got[pod], ",") {
+			if diff == 0 {
+				first = fmt.Sprintf("%s: want %v got %v", pod, want, got[pod])
+			}
+			diff++
+		}
+	}
+	if diff == 0 {
+		return fmt.Sprintf("all %d pods as expected", len(expected))
+	}
+	return fmt.Sprintf("%d pods differ (first %s)", diff, first)
+}
+
+func uniqSorted(m map[string][]string) map[string][]string {
+	for k, v := range m {
+		sort.Strings(v)
+		out := v[:0]
+		for i, s := range v {
+			if i == 0 || s != v[i-1] {
+				out = append(out, s)
+			}
+		}
+		m[k] = out
+	}
+	return m
+}
+
+func hpguardFindings(out []byte, _ string) (map[string][]string, error) {
+	var rep struct {
+		Results []struct {
+			Name     string `json:"name"`
+			Findings []struct {
+				Rule string `json:"rule"`
+			} `json:"findings"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return nil, err
+	}
+	got := map[string][]string{}
+	for _, r := range rep.Results {
+		got[r.Name] = []string{}
+		for _, f := range r.Findings {
+			got[r.Name] = append(got[r.Name], f.Rule)
+		}
+	}
+	return uniqSorted(got), nil
+}
+
+func conftestFindings(out []byte, _ string) (map[string][]string, error) {
+	var res []struct {
+		Filename string `json:"filename"`
+		Failures []struct {
+			Metadata map[string]any `json:"metadata"`
+		} `json:"failures"`
+		Warnings []struct {
+			Metadata map[string]any `json:"metadata"`
+		} `json:"warnings"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return nil, err
+	}
+	got := map[string][]string{}
+	for _, r := range res {
+		pod := strings.TrimSuffix(filepath.Base(r.Filename), ".yaml")
+		got[pod] = []string{}
+		for _, f := range append(r.Failures, r.Warnings...) {
+			if id, ok := f.Metadata["rule"].(string); ok {
+				got[pod] = append(got[pod], id)
+			}
+		}
+	}
+	return uniqSorted(got), nil
+}
+
+func gatorFindings(out []byte, _ string) (map[string][]string, error) {
+	var res []struct {
+		Msg        string `json:"msg"`
+		Constraint struct {
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		} `json:"constraint"`
+		ViolatingObject map[string]any `json:"violatingObject"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return nil, err
+	}
+	got := map[string][]string{}
+	for _, r := range res {
+		name := ""
+		if md, ok := r.ViolatingObject["metadata"].(map[string]any); ok {
+			name, _ = md["name"].(string)
+		}
+		got[name] = append(got[name], r.Constraint.Metadata.Name)
+	}
+	return uniqSorted(got), nil
+}
+
+// copyConstraints gives gator the hostprocess profile's constraints without the kustomization file.
+func copyConstraints(dir string) error {
+	dst := filepath.Join(dir, "constraints")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	files, _ := filepath.Glob("gatekeeper/profiles/hostprocess/*.yaml")
+	for _, f := range files {
+		if filepath.Base(f) == "kustomization.yaml" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func render(rows []row, runs int, sizes string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Benchmarks\n\nMeasured by `make bench` (`go run ./tests/bench/run -sizes %s -runs %d`) on %d CPUs (%s/%s), %s.\n", sizes, runs, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, time.Now().UTC().Format("2006-01-02"))
+	b.WriteString("Corpus: `tests/bench/corpus` (a third valid HostProcess pods, a third with varied mistakes, a third Linux pods), one multi-document file unless stated. Median of the runs; ratios are the tool's wall time over hpguard's at the same size.\n\n")
+	b.WriteString("| pods | tool | wall (s) | CPU (s) | peak RSS (MiB) | docs/s | × hpguard wall | findings |\n|---:|---|---:|---:|---:|---:|---:|---|\n")
+	base := map[int]time.Duration{}
+	for _, r := range rows {
+		if r.tool == "hpguard check" {
+			base[r.size] = r.median.wall
+		}
+	}
+	for _, r := range rows {
+		ratio := "-"
+		if bw := base[r.size]; bw > 0 {
+			ratio = fmt.Sprintf("%.2f", r.median.wall.Seconds()/bw.Seconds())
+		}
+		fmt.Fprintf(&b, "| %d | %s | %.3f | %.3f | %d | %.0f | %s | %s |\n", r.size, r.tool, r.median.wall.Seconds(), r.median.cpu.Seconds(), r.median.rssKB/1024, float64(r.size)/r.median.wall.Seconds(), ratio, r.agree)
+	}
+	return b.String()
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
