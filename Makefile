@@ -19,8 +19,9 @@ help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 .PHONY: generate
-generate: ## Regenerate every artifact from policies/spec
+generate: ## Regenerate every artifact from policies/spec (and the CLI reference)
 	$(GO) run ./cmd/hpguard generate
+	$(GO) run ./cmd/hpguard docs docs/cli
 
 .PHONY: build
 build: ## Build a reproducible hpguard binary into .bin/

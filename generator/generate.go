@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hpguard/hpguard/generator/spec"
+	"github.com/hpguard/hpguard/internal/bundle"
 )
 
 // Header is the first line of every generated file whose format allows comments.
@@ -48,6 +49,16 @@ func Generate(s *spec.Spec) ([]File, error) {
 		return nil, fmt.Errorf("generate docs: %w", err)
 	}
 	files = append(files, docs...)
+	gk, err := Gatekeeper(s)
+	if err != nil {
+		return nil, fmt.Errorf("generate gatekeeper: %w", err)
+	}
+	files = append(files, gk...)
+	tarball, err := bundle.Generated(s, files)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, tarball)
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	for i := 1; i < len(files); i++ {
 		if files[i].Path == files[i-1].Path {

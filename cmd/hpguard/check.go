@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/hpguard/hpguard/gatekeeper"
 	"github.com/hpguard/hpguard/generator"
 	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/internal/check"
@@ -35,11 +36,12 @@ type checkParams struct {
 	quiet      bool
 	color      string
 	workers    int
+	engine     string
 	limits     manifest.Options
 }
 
 func defaultCheckParams() checkParams {
-	return checkParams{output: "text", failOn: report.SeverityDeny, color: "auto", limits: manifest.DefaultOptions()}
+	return checkParams{output: "text", failOn: report.SeverityDeny, color: "auto", engine: "opa", limits: manifest.DefaultOptions()}
 }
 
 func newCheckCmd() *cobra.Command {
@@ -67,6 +69,7 @@ func newCheckCmd() *cobra.Command {
 	f.BoolVarP(&p.verbose, "verbose", "v", false, "also list skipped and clean documents")
 	f.BoolVarP(&p.quiet, "quiet", "q", false, "no progress output")
 	f.StringVar(&p.color, "color", p.color, "colour the text output: auto, always or never")
+	f.StringVar(&p.engine, "engine", p.engine, "evaluation engine: opa (the shipped Rego) or gatekeeper (the shipped ConstraintTemplates and profile Constraints in Gatekeeper's own engine)")
 	f.IntVar(&p.workers, "workers", 0, "parallel evaluations (default: number of CPUs)")
 	f.Int64Var(&p.limits.MaxFileBytes, "max-file-size", p.limits.MaxFileBytes, "largest input file in bytes")
 	f.IntVar(&p.limits.MaxDocumentBytes, "max-document-size", p.limits.MaxDocumentBytes, "largest single document in bytes")
@@ -215,7 +218,18 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 	if err != nil {
 		return usageError(err)
 	}
-	ev, err := engine.NewOPA(ctx, pol, profile, params)
+	var ev engine.Evaluator
+	switch p.engine {
+	case "opa":
+		ev, err = engine.NewOPA(ctx, pol, profile, params)
+	case "gatekeeper":
+		if p.policyDir != "" || p.specDir != "" {
+			return usageError(fmt.Errorf("--engine gatekeeper evaluates the shipped templates; --policy and --spec apply to --engine opa"))
+		}
+		ev, err = engine.NewGatekeeper(ctx, gatekeeper.FS(), profile, params)
+	default:
+		return usageError(fmt.Errorf("--engine %q: want opa or gatekeeper", p.engine))
+	}
 	if err != nil {
 		if errors.Is(err, engine.ErrParams) {
 			return usageError(err)

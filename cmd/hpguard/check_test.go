@@ -296,3 +296,35 @@ func TestInitNewRuleCheckSpec(t *testing.T) {
 	require.Equal(t, 1, code, errOut)
 	require.Contains(t, out, `"rule": "hostprocess-images-from-our-registry"`, "an image from elsewhere is reported")
 }
+
+// TestCLIDocsUpToDate is the drift test of docs/cli.
+func TestCLIDocsUpToDate(t *testing.T) {
+	dir := t.TempDir()
+	_, errOut, code := run(t, "", "docs", dir)
+	require.Equal(t, 0, code, errOut)
+	fresh, err := filepath.Glob(filepath.Join(dir, "*.md"))
+	require.NoError(t, err)
+	committed, err := filepath.Glob(filepath.Join("..", "..", CLIDocsDir, "*.md"))
+	require.NoError(t, err)
+	require.Equal(t, len(fresh), len(committed), "docs/cli is out of date; run `make generate`")
+	for _, f := range fresh {
+		want, err := os.ReadFile(f)
+		require.NoError(t, err)
+		got, err := os.ReadFile(filepath.Join("..", "..", CLIDocsDir, filepath.Base(f)))
+		require.NoError(t, err, "docs/cli is out of date; run `make generate`")
+		require.Equal(t, string(want), string(got), "%s is out of date; run `make generate`", filepath.Base(f))
+	}
+}
+
+// TestCheckEnginesAgree: the Gatekeeper engine reports exactly what the OPA engine reports.
+func TestCheckEnginesAgree(t *testing.T) {
+	for _, profile := range []string{"baseline", "hostprocess", "strict"} {
+		opa, _, codeOPA := run(t, "", "check", "-o", "json", "--profile", profile, "testdata/check", "../../examples")
+		gk, _, codeGK := run(t, "", "check", "-o", "json", "--engine", "gatekeeper", "--profile", profile, "testdata/check", "../../examples")
+		require.Equal(t, codeOPA, codeGK, profile)
+		require.Equal(t, opa, gk, "profile %s: the engines disagree", profile)
+	}
+	_, errOut, code := run(t, "", "check", "--engine", "kyverno", "testdata/check")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "want opa or gatekeeper")
+}

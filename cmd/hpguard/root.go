@@ -23,8 +23,11 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newGenerateCmd(),
 		newInitCmd(),
 		newNewCmd(),
+		newReportCmd(),
 		newRulesCmd(),
 		newVersionCmd(),
+		newDocsCmd(),
+		newBundleCmd(),
 	)
 	return root
 }
