@@ -102,3 +102,39 @@ func TestBundleBuildVerifyInspect(t *testing.T) {
 	require.Equal(t, exitError2, code)
 	require.Contains(t, errOut, "needs -o FILE")
 }
+
+// TestCheckWithBundle: check evaluates a given bundle, and with a key refuses an unsigned or
+// tampered one (exit 2) while accepting the signed original.
+func TestCheckWithBundle(t *testing.T) {
+	dir := t.TempDir()
+	priv, pub := writeECKeys(t, dir)
+	signed := filepath.Join(dir, "signed.tar.gz")
+	_, errOut, code := run(t, "", "bundle", "build", "-o", signed, "--signing-key", priv, "--signing-alg", "ES256")
+	require.Equal(t, 0, code, errOut)
+
+	want, _, wantCode := run(t, "", "check", "-o", "json", "testdata/check/list.yaml", "testdata/check/pod.json")
+	got, errOut, gotCode := run(t, "", "check", "-o", "json", "--bundle", signed, "--verification-key", pub, "testdata/check/list.yaml", "testdata/check/pod.json")
+	require.Equal(t, wantCode, gotCode, errOut)
+	require.Equal(t, want, got, "the signed bundle gives the embedded bundle's results")
+
+	unsigned := filepath.Join(dir, "unsigned.tar.gz")
+	data, err := hpguard.Bundle()
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(unsigned, data, 0o644))
+	_, errOut, code = run(t, "", "check", "--bundle", unsigned, "--verification-key", pub, "testdata/check/list.yaml")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "unsigned.tar.gz")
+
+	b, err := os.ReadFile(signed)
+	require.NoError(t, err)
+	b[len(b)/2] ^= 0x01
+	tampered := filepath.Join(dir, "tampered.tar.gz")
+	require.NoError(t, os.WriteFile(tampered, b, 0o644))
+	_, errOut, code = run(t, "", "check", "--bundle", tampered, "--verification-key", pub, "testdata/check/list.yaml")
+	require.Equal(t, 2, code, "a tampered bundle is refused")
+	require.NotEmpty(t, errOut)
+
+	_, errOut, code = run(t, "", "check", "--verification-key", pub, "testdata/check/list.yaml")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "--verification-key needs --bundle")
+}

@@ -16,12 +16,12 @@ import (
 	"github.com/hpguard/hpguard/gatekeeper"
 	"github.com/hpguard/hpguard/generator"
 	"github.com/hpguard/hpguard/generator/spec"
+	"github.com/hpguard/hpguard/internal/bundle"
 	"github.com/hpguard/hpguard/internal/check"
 	"github.com/hpguard/hpguard/internal/engine"
 	"github.com/hpguard/hpguard/internal/manifest"
 	"github.com/hpguard/hpguard/internal/report"
 	"github.com/hpguard/hpguard/internal/ruleset"
-	"github.com/hpguard/hpguard/policies"
 )
 
 type checkParams struct {
@@ -29,6 +29,8 @@ type checkParams struct {
 	profile    string
 	policyDir  string
 	specDir    string
+	bundleFile string
+	keyFile    string
 	paramsFile string
 	set        []string
 	failOn     string
@@ -62,6 +64,8 @@ func newCheckCmd() *cobra.Command {
 	f.StringVarP(&p.output, "output", "o", p.output, "output format: "+strings.Join(report.Names(), ", "))
 	f.StringVar(&p.profile, "profile", "", "profile to evaluate: baseline, hostprocess or strict (default: the ruleset's default, hostprocess)")
 	f.StringVar(&p.policyDir, "policy", "", "directory of Rego produced by `hpguard generate` (default: the embedded policies)")
+	f.StringVar(&p.bundleFile, "bundle", "", "evaluate this OPA bundle (built by `hpguard bundle build`) instead of the embedded one")
+	f.StringVar(&p.keyFile, "verification-key", "", "PEM public key: the bundle must be signed with it and untampered")
 	f.StringVar(&p.specDir, "spec", "", "compile the policies from this spec directory in memory (see `hpguard init`)")
 	f.StringVar(&p.paramsFile, "params", "", "YAML file of rule parameters: {rule-id: {parameter: value}}")
 	f.StringArrayVar(&p.set, "set", nil, "set one rule parameter: rule-id.parameter=value (value in YAML, e.g. '[a, b]'); repeatable")
@@ -77,10 +81,23 @@ func newCheckCmd() *cobra.Command {
 	return cmd
 }
 
-// policySource picks the policy: a spec compiled in memory, a generated directory, or the embedded one.
-func policySource(specDir, policyDir string) (*engine.Policy, error) {
-	if specDir != "" && policyDir != "" {
-		return nil, fmt.Errorf("--spec and --policy exclude each other")
+// policySource picks the policy: a spec compiled in memory, a generated directory, a bundle file, or
+// the bundle embedded in the binary.
+func policySource(specDir, policyDir, bundleFile, keyFile string) (*engine.Policy, error) {
+	set := 0
+	for _, v := range []string{specDir, policyDir, bundleFile} {
+		if v != "" {
+			set++
+		}
+	}
+	if set > 1 {
+		return nil, fmt.Errorf("--spec, --policy and --bundle exclude each other")
+	}
+	if keyFile != "" && bundleFile == "" {
+		return nil, fmt.Errorf("--verification-key needs --bundle")
+	}
+	if bundleFile != "" {
+		return bundle.LoadFile(bundleFile, keyFile)
 	}
 	if specDir != "" {
 		s, err := spec.LoadDir(specDir)
@@ -96,10 +113,10 @@ func policySource(specDir, policyDir string) (*engine.Policy, error) {
 	return loadPolicy(policyDir)
 }
 
-// loadPolicy returns the policy from dir, or the embedded one.
+// loadPolicy returns the policy from dir, or the bundle embedded in the binary.
 func loadPolicy(dir string) (*engine.Policy, error) {
 	if dir == "" {
-		return engine.LoadPolicy(policies.Rego())
+		return bundle.Embedded()
 	}
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -202,7 +219,7 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 	if err != nil {
 		return usageError(err)
 	}
-	pol, err := policySource(p.specDir, p.policyDir)
+	pol, err := policySource(p.specDir, p.policyDir, p.bundleFile, p.keyFile)
 	if err != nil {
 		return usageError(err)
 	}
@@ -223,8 +240,8 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 	case "opa":
 		ev, err = engine.NewOPA(ctx, pol, profile, params)
 	case "gatekeeper":
-		if p.policyDir != "" || p.specDir != "" {
-			return usageError(fmt.Errorf("--engine gatekeeper evaluates the shipped templates; --policy and --spec apply to --engine opa"))
+		if p.policyDir != "" || p.specDir != "" || p.bundleFile != "" {
+			return usageError(fmt.Errorf("--engine gatekeeper evaluates the shipped templates; --policy, --spec and --bundle apply to --engine opa"))
 		}
 		ev, err = engine.NewGatekeeper(ctx, gatekeeper.FS(), profile, params)
 	default:

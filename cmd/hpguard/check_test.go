@@ -196,6 +196,7 @@ func TestVersion(t *testing.T) {
 	out, _, code := run(t, "", "version")
 	require.Equal(t, 0, code)
 	require.Regexp(t, `ruleset: hpguard \d+\.\d+\.\d+ \(\d+ rules\)`, out)
+	require.Regexp(t, `bundle: revision \d+\.\d+\.\d+\+[0-9a-f]{12}, sha256 [0-9a-f]{64}`, out)
 }
 
 func TestRules(t *testing.T) {

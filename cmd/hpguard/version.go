@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hpguard/hpguard/internal/engine"
-	"github.com/hpguard/hpguard/policies"
+	"github.com/hpguard/hpguard"
+	"github.com/hpguard/hpguard/internal/bundle"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...".
@@ -51,10 +51,19 @@ func buildVersion() (string, string) {
 
 func runVersion(stdout io.Writer) error {
 	v, c := buildVersion()
-	p, err := engine.LoadPolicy(policies.Rego())
+	data, err := hpguard.Bundle()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "hpguard %s\ncommit: %s\nruleset: %s %s (%d rules)\n", v, c, p.Ruleset.Name, p.Ruleset.Version, len(p.Ruleset.Rules))
+	info, err := bundle.Inspect(data, nil)
+	if err != nil {
+		return err
+	}
+	p, err := bundle.Load(data, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "hpguard %s\ncommit: %s\nruleset: %s %s (%d rules)\nbundle: revision %s, sha256 %s\n",
+		v, c, p.Ruleset.Name, p.Ruleset.Version, len(p.Ruleset.Rules), info.Revision, info.SHA256)
 	return nil
 }
