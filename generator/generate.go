@@ -54,6 +54,11 @@ func Generate(s *spec.Spec) ([]File, error) {
 		return nil, fmt.Errorf("generate gatekeeper: %w", err)
 	}
 	files = append(files, gk...)
+	vap, err := VAP(s)
+	if err != nil {
+		return nil, fmt.Errorf("generate validating admission policies: %w", err)
+	}
+	files = append(files, vap...)
 	tarball, err := bundle.Generated(s, files)
 	if err != nil {
 		return nil, err

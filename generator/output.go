@@ -12,7 +12,7 @@ import (
 
 // Outputs are the directories and files Generate owns; stale files under these directories are
 // removed by Write and reported by Diff.
-var Outputs = []string{RegoDir, GoldenDir, DocsPath, GatekeeperDir, "bundle.tar.gz"}
+var Outputs = []string{RegoDir, GoldenDir, DocsPath, GatekeeperDir, VAPDir, "bundle.tar.gz"}
 
 // Write writes files under root and removes files in the generated directories that the spec no
 // longer produces.

@@ -22,6 +22,7 @@ import (
 	"github.com/hpguard/hpguard/internal/manifest"
 	"github.com/hpguard/hpguard/internal/report"
 	"github.com/hpguard/hpguard/internal/ruleset"
+	"github.com/hpguard/hpguard/vap"
 )
 
 type checkParams struct {
@@ -73,7 +74,7 @@ func newCheckCmd() *cobra.Command {
 	f.BoolVarP(&p.verbose, "verbose", "v", false, "also list skipped and clean documents")
 	f.BoolVarP(&p.quiet, "quiet", "q", false, "no progress output")
 	f.StringVar(&p.color, "color", p.color, "colour the text output: auto, always or never")
-	f.StringVar(&p.engine, "engine", p.engine, "evaluation engine: opa (the shipped Rego) or gatekeeper (the shipped ConstraintTemplates and profile Constraints in Gatekeeper's own engine)")
+	f.StringVar(&p.engine, "engine", p.engine, "evaluation engine: opa (the shipped Rego), gatekeeper (the shipped ConstraintTemplates and Constraints in Gatekeeper's engine) or cel (the shipped ValidatingAdmissionPolicies in the API server's CEL machinery)")
 	f.IntVar(&p.workers, "workers", 0, "parallel evaluations (default: number of CPUs)")
 	f.Int64Var(&p.limits.MaxFileBytes, "max-file-size", p.limits.MaxFileBytes, "largest input file in bytes")
 	f.IntVar(&p.limits.MaxDocumentBytes, "max-document-size", p.limits.MaxDocumentBytes, "largest single document in bytes")
@@ -244,8 +245,16 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 			return usageError(fmt.Errorf("--engine gatekeeper evaluates the shipped templates; --policy, --spec and --bundle apply to --engine opa"))
 		}
 		ev, err = engine.NewGatekeeper(ctx, gatekeeper.FS(), profile, params)
+	case "cel":
+		if p.policyDir != "" || p.specDir != "" || p.bundleFile != "" {
+			return usageError(fmt.Errorf("--engine cel evaluates the shipped ValidatingAdmissionPolicies; --policy, --spec and --bundle apply to --engine opa"))
+		}
+		if err := params.Validate(pol.Ruleset); err != nil {
+			return usageError(err)
+		}
+		ev, err = engine.LoadCEL(vap.FS(), profile, params)
 	default:
-		return usageError(fmt.Errorf("--engine %q: want opa or gatekeeper", p.engine))
+		return usageError(fmt.Errorf("--engine %q: want opa, gatekeeper or cel", p.engine))
 	}
 	if err != nil {
 		if errors.Is(err, engine.ErrParams) {

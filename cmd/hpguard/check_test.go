@@ -321,11 +321,13 @@ func TestCLIDocsUpToDate(t *testing.T) {
 func TestCheckEnginesAgree(t *testing.T) {
 	for _, profile := range []string{"baseline", "hostprocess", "strict"} {
 		opa, _, codeOPA := run(t, "", "check", "-o", "json", "--profile", profile, "testdata/check", "../../examples")
-		gk, _, codeGK := run(t, "", "check", "-o", "json", "--engine", "gatekeeper", "--profile", profile, "testdata/check", "../../examples")
-		require.Equal(t, codeOPA, codeGK, profile)
-		require.Equal(t, opa, gk, "profile %s: the engines disagree", profile)
+		for _, eng := range []string{"gatekeeper", "cel"} {
+			got, errOut, code := run(t, "", "check", "-o", "json", "--engine", eng, "--profile", profile, "testdata/check", "../../examples")
+			require.Equal(t, codeOPA, code, "%s %s: %s", eng, profile, errOut)
+			require.Equal(t, opa, got, "profile %s: %s and opa disagree", profile, eng)
+		}
 	}
 	_, errOut, code := run(t, "", "check", "--engine", "kyverno", "testdata/check")
 	require.Equal(t, 2, code)
-	require.Contains(t, errOut, "want opa or gatekeeper")
+	require.Contains(t, errOut, "want opa, gatekeeper or cel")
 }
