@@ -83,7 +83,7 @@ problems contains [loc, "its domain is neither a NetBIOS name nor a DNS name"] i
 	some [loc, domain, _] in names
 	is_string(domain)
 	not regex.match("^[^\\\\/:\\*\\?\"\u003c\u003e|\\.][^\\\\/:\\*\\?\"\u003c\u003e|]{0,14}$", domain)
-	not regex.match("^[a-zA-Z0-9]([a-zA-Z0-9\\-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9]([a-zA-Z0-9\\-]*[a-zA-Z0-9])?)*$", domain)
+	not regex.match("^[a-zA-Z0-9](?:[a-zA-Z0-9\\-]{0,61}[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9\\-]{0,61}[a-zA-Z0-9])?)*$", domain)
 }
 
 problems contains [loc, "its user part is empty"] if {
