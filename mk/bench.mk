@@ -9,7 +9,7 @@ bench-tools: tools
 	$(GO) build -trimpath -o $(BIN)/hpguard ./cmd/hpguard
 	$(GO) build -o $(BIN)/decode ./tests/bench/decode
 	$(GO) build -o $(BIN)/corpus ./tests/bench/corpus
-	@if [ -d tests/oracle/cmd/psa-bench ]; then cd tests/oracle && $(GO) build -o $(BIN)/psa-bench ./cmd/psa-bench; fi
+	@if [ -d tests/oracle/cmd/psa-bench ]; then cd tests/oracle && $(GO) build -mod=mod -o $(BIN)/psa-bench ./cmd/psa-bench; fi
 	@if grep -qs '^\$$(CONFTEST):' mk/bundle.mk; then $(MAKE) --no-print-directory conftest; fi
 
 .PHONY: bench
