@@ -340,6 +340,10 @@ violation contains {"msg": f.msg, "details": {"rule": %q, "field": f.field, "con
 	if err != nil {
 		return nil, err
 	}
+	celCode, err := nativeValidationCode(s, r)
+	if err != nil {
+		return nil, err
+	}
 	kind := ConstraintKind(s, r)
 	legacy := false
 	ct := &templatesv1.ConstraintTemplate{
@@ -373,11 +377,37 @@ violation contains {"msg": f.msg, "details": {"rule": %q, "field": f.field, "con
 						"rego":    src,
 						"libs":    []any{lib},
 					}},
-				}},
+				}, celCode},
 			}},
 		},
 	}
 	return ct, nil
+}
+
+// nativeValidationCode is the rule's CEL form as a K8sNativeValidation code block. Gatekeeper runs
+// one engine per template and prefers this one where its CEL driver is enabled; generateVAP is
+// off, and an operator may turn it on to have Gatekeeper generate a ValidatingAdmissionPolicy.
+func nativeValidationCode(s *spec.Spec, r *spec.Rule) (templatesv1.Code, error) {
+	cr, err := CEL(s, r, CELParamsGatekeeper)
+	if err != nil {
+		return templatesv1.Code{}, err
+	}
+	vars := make([]any, 0, len(cr.Variables))
+	for _, v := range cr.Variables {
+		vars = append(vars, map[string]any{"name": v.Name, "expression": v.Expression})
+	}
+	vals := make([]any, 0, len(cr.Validations))
+	for _, v := range cr.Validations {
+		vals = append(vals, map[string]any{"expression": v.Expression, "messageExpression": v.MessageExpression})
+	}
+	return templatesv1.Code{
+		Engine: "K8sNativeValidation",
+		Source: &coretemplates.Anything{Value: map[string]any{
+			"variables":   vars,
+			"validations": vals,
+			"generateVAP": false,
+		}},
+	}, nil
 }
 
 // parameterSchema is the openAPIV3Schema of a rule's Constraint parameters.
@@ -574,7 +604,13 @@ func caseAssertions(c Case) []gatorAssertion {
 	if c.Allowed || len(c.Expect) == 0 {
 		return []gatorAssertion{{Violations: "no"}}
 	}
-	out := []gatorAssertion{{Violations: len(c.Expect)}}
+	// The Rego engine reports one violation per finding, the CEL engine one per rule with the
+	// findings' messages joined: count exactly only where both agree.
+	var count any = "yes"
+	if len(c.Expect) == 1 {
+		count = 1
+	}
+	out := []gatorAssertion{{Violations: count}}
 	seen := map[string]bool{}
 	for _, e := range c.Expect {
 		if seen[e.Field] {

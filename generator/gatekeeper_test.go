@@ -71,7 +71,8 @@ func TestGatekeeperArtifacts(t *testing.T) {
 		tg := ct.Spec.Targets[0]
 		require.Equal(t, generator.GatekeeperTarget, tg.Target)
 		require.Equal(t, []string{"CREATE", "UPDATE"}, tg.Operations, "UPDATE is not skipped")
-		require.Len(t, tg.Code, 1)
+		require.Len(t, tg.Code, 2, "Rego and K8sNativeValidation")
+		require.Equal(t, "K8sNativeValidation", tg.Code[1].Engine)
 		src := tg.Code[0].Source
 		require.Equal(t, "Rego", tg.Code[0].Engine)
 		require.Equal(t, "v1", src.Version)
