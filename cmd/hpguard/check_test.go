@@ -331,3 +331,22 @@ func TestCheckEnginesAgree(t *testing.T) {
 	require.Equal(t, 2, code)
 	require.Contains(t, errOut, "want opa, gatekeeper or cel")
 }
+
+// TestREADMEQuickStartOutput keeps the README's sample output true: it is what
+// `hpguard check examples/` prints from the project root.
+func TestREADMEQuickStartOutput(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	s := string(readme)
+	i := strings.Index(s, "```text\n")
+	require.GreaterOrEqual(t, i, 0, "README has the sample output block")
+	block := s[i+len("```text\n"):]
+	block = block[:strings.Index(block, "```")]
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	require.NoError(t, os.Chdir("../.."))
+	defer func() { require.NoError(t, os.Chdir(wd)) }()
+	out, _, code := run(t, "", "check", "--color", "never", "examples/")
+	require.Equal(t, 1, code)
+	require.Equal(t, block, out, "README's sample output is out of date: paste the output of `go run ./cmd/hpguard check examples/`")
+}

@@ -150,8 +150,21 @@ func main() {
 	}
 }
 
+// measure runs a tool once. Peak RSS comes from GNU time's child when /usr/bin/time exists: Linux
+// carries the parent's high-water mark into a child's ru_maxrss across exec (so a small tool started
+// from this process would report this process's memory), while time forks its child afresh.
 func measure(bin string, args []string) (sample, []byte) {
 	var stdout bytes.Buffer
+	rssFile := ""
+	if _, err := os.Stat("/usr/bin/time"); err == nil {
+		f, err := os.CreateTemp("", "hpguard-bench-rss-")
+		check(err)
+		f.Close()
+		rssFile = f.Name()
+		defer os.Remove(rssFile)
+		args = append([]string{"-f", "%M", "-o", rssFile, bin}, args...)
+		bin = "/usr/bin/time"
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = &stdout
 	cmd.Stderr = nil
@@ -162,6 +175,17 @@ func measure(bin string, args []string) (sample, []byte) {
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		s.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		s.rssKB = ru.Maxrss
+	}
+	if rssFile != "" {
+		b, err := os.ReadFile(rssFile)
+		check(err)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if kb, err := strconv.ParseInt(strings.TrimSpace(lines[len(lines)-1]), 10, 64); err == nil {
+			s.rssKB = kb
+		}
+		if code := cmd.ProcessState.ExitCode(); code >= 0 {
+			s.exit = code
+		}
 	}
 	return s, stdout.Bytes()
 }
