@@ -36,6 +36,7 @@ import (
 	"github.com/hpguard/hpguard/internal/engine"
 	"github.com/hpguard/hpguard/internal/manifest"
 	"github.com/hpguard/hpguard/internal/report"
+	"github.com/hpguard/hpguard/vap"
 )
 
 // gatekeepers caches one Gatekeeper engine per profile and parameter set.
@@ -43,17 +44,36 @@ type gatekeepers map[string]*engine.Gatekeeper
 
 func (g gatekeepers) get(t testing.TB, profile, rule string, params map[string]any) *engine.Gatekeeper {
 	t.Helper()
+	return cached(t, g, profile, rule, params, func(ps engine.Params) (*engine.Gatekeeper, error) {
+		return engine.NewGatekeeper(context.Background(), gatekeeper.FS(), profile, ps)
+	})
+}
+
+// cels caches CEL engines loaded from the shipped ValidatingAdmissionPolicies (vap/), as
+// `hpguard check --engine cel` loads them.
+type cels map[string]*engine.CEL
+
+func (c cels) get(t testing.TB, profile, rule string, params map[string]any) *engine.CEL {
+	t.Helper()
+	return cached(t, c, profile, rule, params, func(ps engine.Params) (*engine.CEL, error) {
+		return engine.LoadCEL(vap.FS(), profile, ps)
+	})
+}
+
+// cached returns the engine for a profile and one rule's parameter overrides, building it once.
+func cached[E any](t testing.TB, cache map[string]E, profile, rule string, params map[string]any, build func(engine.Params) (E, error)) E {
+	t.Helper()
 	ps := engine.Params{}
 	if len(params) > 0 {
 		ps[rule] = params
 	}
 	key, _ := json.Marshal([]any{profile, ps})
-	if ev := g[string(key)]; ev != nil {
+	if ev, ok := cache[string(key)]; ok {
 		return ev
 	}
-	ev, err := engine.NewGatekeeper(context.Background(), gatekeeper.FS(), profile, ps)
+	ev, err := build(ps)
 	require.NoError(t, err)
-	g[string(key)] = ev
+	cache[string(key)] = ev
 	return ev
 }
 
@@ -74,7 +94,7 @@ func describe(fs []report.Finding) string {
 func TestGoldenEnginesAgree(t *testing.T) {
 	ctx := context.Background()
 	opa := newEvaluators(t)
-	gks := gatekeepers{}
+	gks, cs := gatekeepers{}, cels{}
 	compared, withFindings := 0, 0
 	for _, c := range loadCases(t) {
 		obj := loadObject(t, c.File)
@@ -84,16 +104,24 @@ func TestGoldenEnginesAgree(t *testing.T) {
 			}
 			want, err := opa.get(t, prof.Name, c.Rule, c.Params).Evaluate(ctx, obj)
 			require.NoError(t, err)
-			got, err := gks.get(t, prof.Name, c.Rule, c.Params).Evaluate(ctx, obj)
-			require.NoError(t, err)
 			if want == nil {
 				want = []report.Finding{}
 			}
-			if got == nil {
-				got = []report.Finding{}
-			}
-			if !equalFindings(want, got) {
-				t.Errorf("%s (profile %s, %s): engines disagree\nOPA:%s\nGatekeeper:%s", c.Name, prof.Name, c.File, describe(want), describe(got))
+			for _, other := range []struct {
+				name string
+				ev   engine.Evaluator
+			}{
+				{"Gatekeeper", gks.get(t, prof.Name, c.Rule, c.Params)},
+				{"CEL (vap/)", cs.get(t, prof.Name, c.Rule, c.Params)},
+			} {
+				got, err := other.ev.Evaluate(ctx, obj)
+				require.NoError(t, err)
+				if got == nil {
+					got = []report.Finding{}
+				}
+				if !equalFindings(want, got) {
+					t.Errorf("%s (profile %s, %s): engines disagree\nOPA:%s\n%s:%s", c.Name, prof.Name, c.File, describe(want), other.name, describe(got))
+				}
 			}
 			compared++
 			if len(want) > 0 {
