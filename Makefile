@@ -45,5 +45,5 @@ lint: tools ## gofmt, go vet, opa check --strict and opa fmt on the generated Re
 test: tools lint ## Run every test (Go, opa test, drift check)
 	$(GO) run ./cmd/hpguard generate --check
 	$(OPA) test policies/rego
-	$(GO) test $(GOTEST_FLAGS) ./...
+	$(GO) test -timeout 40m $(GOTEST_FLAGS) ./...
 	@for t in $(TEST_TARGETS); do $(MAKE) --no-print-directory $$t || exit 1; done

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/internal/engine"
+	"github.com/hpguard/hpguard/internal/ruleset"
 )
 
 // The CEL form of every rule (issue 8). A rule compiles to a list of CEL variables ending in
@@ -65,7 +66,7 @@ const CELParamsGatekeeper = `has(variables.params) && variables.params != null ?
 // CEL compiles a rule into its CEL form, reading parameters from the CEL expression paramsRoot
 // (CELParamsVAP or CELParamsGatekeeper).
 func CEL(s *spec.Spec, r *spec.Rule, paramsRoot string) (CELRule, error) {
-	b := &celBuilder{rule: r}
+	b := &celBuilder{rule: r, names: NameComparison(s)}
 	b.common()
 	if len(r.Parameters) > 0 {
 		b.add("hpParams", paramsRoot)
@@ -105,8 +106,9 @@ func CEL(s *spec.Spec, r *spec.Rule, paramsRoot string) (CELRule, error) {
 }
 
 type celBuilder struct {
-	rule *spec.Rule
-	vars []CELVariable
+	rule  *spec.Rule
+	names ruleset.NameComparison
+	vars  []CELVariable
 }
 
 func (b *celBuilder) add(name, expr string) { b.vars = append(b.vars, CELVariable{name, expr}) }
@@ -473,16 +475,14 @@ func (b *celBuilder) check() ([]string, error) {
 
 	case "account-allowlist":
 		domain := argString(args, "serviceDomain")
-		var never []string
-		for _, g := range argStrings(args, "neverAllowedGroups") {
-			never = append(never, strings.ToLower(g))
-		}
-		b.add("never", strList(never))
+		// Allow-lists fold ASCII letters only (lowerAscii); the never-allowed groups are a deny-list
+		// pattern (nameComparison).
+		never := lit(b.names.DenyPattern(argStrings(args, "neverAllowedGroups"), false, false))
 		b.add("allowedAccounts", `variables.param_allowedServiceAccounts.map(a, a.lowerAscii())`)
 		b.add("allowedGroups", `variables.param_allowedLocalGroups.map(a, a.lowerAscii())`)
 		b.add("cands", fmt.Sprintf(`(%s).filter(x, type(x.value) == string)`, sourced("runAsUserName")))
-		allowed := fmt.Sprintf(`((size(x.value.split("\\")) == 2 && x.value.split("\\")[0] == %s && x.value.split("\\")[1].lowerAscii() in variables.allowedAccounts) || (!x.value.contains("\\") && !(x.value.lowerAscii() in variables.never) && x.value.lowerAscii() in variables.allowedGroups))`, lit(domain))
-		reason := fmt.Sprintf(`(!x.value.contains("\\") && x.value.lowerAscii() in variables.never ? %s : !x.value.contains("\\") ? "local group " + strings.quote(x.value) + " is not in allowedLocalGroups" : size(x.value.split("\\")) == 2 && x.value.split("\\")[0] != %s ? %s : %s)`,
+		allowed := fmt.Sprintf(`((size(x.value.split("\\")) == 2 && x.value.split("\\")[0] == %s && x.value.split("\\")[1].lowerAscii() in variables.allowedAccounts) || (!x.value.contains("\\") && !x.value.matches(%s) && x.value.lowerAscii() in variables.allowedGroups))`, lit(domain), never)
+		reason := fmt.Sprintf(`(!x.value.contains("\\") && x.value.matches(`+never+`) ? %s : !x.value.contains("\\") ? "local group " + strings.quote(x.value) + " is not in allowedLocalGroups" : size(x.value.split("\\")) == 2 && x.value.split("\\")[0] != %s ? %s : %s)`,
 			lit("it is a built-in privileged group, which is never allowed"), lit(domain), lit(fmt.Sprintf("the domain must be exactly %q (case-sensitive)", domain)), lit("the account is not one of the allowed service accounts"))
 		return []string{(fmt.Sprintf(`variables.cands.filter(x, !%s).map(x, %s)`, allowed,
 			finding("x.field", "x.container", fmt.Sprintf(`x.field + " is " + %s + ", which HostProcess containers may not run as: " + %s + %s`, showString("x.value"), reason,
@@ -490,13 +490,13 @@ func (b *celBuilder) check() ([]string, error) {
 
 	case "account-denylist":
 		domain := argString(args, "domain")
-		var accounts []string
+		var names []string
 		for _, a := range argStrings(args, "accounts") {
-			accounts = append(accounts, strings.ToLower(a))
+			names = append(names, domain+`\`+a)
 		}
 		optIn := argString(args, "optIn")
-		return []string{(fmt.Sprintf(`variables.param_%s == true ? [] : (%s).filter(x, type(x.value) == string && size(x.value.split("\\")) == 2 && x.value.split("\\")[0] == %s && x.value.split("\\")[1].lowerAscii() in %s).map(x, %s)`,
-			optIn, sourced("runAsUserName"), lit(domain), strList(accounts),
+		return []string{(fmt.Sprintf(`variables.param_%s == true ? [] : (%s).filter(x, type(x.value) == string && x.value.matches(%s)).map(x, %s)`,
+			optIn, sourced("runAsUserName"), lit(b.names.DenyPattern(names, false, false)),
 			finding("x.field", "x.container", fmt.Sprintf(`x.field + " is " + %s + %s`, showString("x.value"),
 				lit(` (LocalSystem), the most privileged account: use "NT AUTHORITY\LocalService" or "NT AUTHORITY\NetworkService" unless the workload needs SYSTEM (then set `+optIn+`)`)))))}, nil
 
@@ -533,8 +533,8 @@ func (b *celBuilder) check() ([]string, error) {
 		path, typ := get("v", "hostPath", "path"), get("v", "hostPath", "type")
 		name := fmt.Sprintf(`strings.quote(string(%s))`, getOr("v", `""`, "name"))
 		return []string{
-			fmt.Sprintf(`variables.isHostProcessPod ? variables.volumes.transformList(i, v, type(%[1]s) == string && %[2]s.exists(p, %[1]s.replace("/", "\\").lowerAscii().startsWith(p)), %[3]s) : []`,
-				path, strList(argStrings(args, "pathPrefixes")),
+			fmt.Sprintf(`variables.isHostProcessPod ? variables.volumes.transformList(i, v, type(%[1]s) == string && %[1]s.matches(%[2]s), %[3]s) : []`,
+				path, lit(b.names.DenyPattern(argStrings(args, "pathPrefixes"), true, true)),
 				finding(`variables.prefix + ".volumes[" + string(i) + "].hostPath.path"`, `""`, fmt.Sprintf(`variables.prefix + ".volumes[" + string(i) + "].hostPath.path is " + %s + ", a named pipe: HostProcess containers cannot mount named pipes; remove volume " + %s + " and open the pipe by its host path from the container"`, showString(path), name))),
 			fmt.Sprintf(`variables.isHostProcessPod ? variables.volumes.transformList(i, v, %s in %s, %s) : []`, typ, strList(argStrings(args, "types")),
 				finding(`variables.prefix + ".volumes[" + string(i) + "].hostPath.type"`, `""`, fmt.Sprintf(`variables.prefix + ".volumes[" + string(i) + "].hostPath.type is " + %s + ": HostProcess containers cannot mount Unix domain sockets; remove volume " + %s + " and open the socket by its host path from the container"`, showScalar(typ), name))),
@@ -553,7 +553,11 @@ func (b *celBuilder) check() ([]string, error) {
 			return nil, err
 		}
 		j, _ := json.Marshal(args["value"])
-		b.add("serviceAccount", getOr("variables.podSpec", `"default"`, "serviceAccountName"))
+		// The account the pod runs as, read as the API server does: serviceAccountName, else the
+		// deprecated alias serviceAccount, else "default".
+		b.add("serviceAccountName", get("variables.podSpec", "serviceAccountName"))
+		b.add("serviceAccountAlias", get("variables.podSpec", "serviceAccount"))
+		b.add("serviceAccount", `variables.serviceAccountName != null && variables.serviceAccountName != "" ? variables.serviceAccountName : variables.serviceAccountAlias != null && variables.serviceAccountAlias != "" ? variables.serviceAccountAlias : "default"`)
 		b.add("exemptPod", `variables.namespace in variables.param_exemptNamespaces || variables.serviceAccount in variables.param_exemptServiceAccounts || (type(variables.serviceAccount) == string && variables.namespace + "/" + variables.serviceAccount in variables.param_exemptServiceAccounts)`)
 		exemptImage := func(img string) string {
 			return fmt.Sprintf(`(%[1]s in variables.param_exemptImages || (type(%[1]s) == string && variables.param_exemptImages.exists(e, (e.startsWith("sha256:") && %[1]s.endsWith("@" + e)) || (e.endsWith("*") && %[1]s.startsWith(e.substring(0, size(e) - 1))))))`, img)

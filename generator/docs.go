@@ -42,6 +42,30 @@ func Docs(s *spec.Spec) ([]File, error) {
 		}
 		b.WriteString("\n")
 	}
+	b.WriteString("\n## Entry points\n\n" +
+		"The object under review is chosen by the entry point, never by a field of the object: a manifest\n" +
+		"(`hpguard check`, conftest, `opa eval`) is evaluated as the input document itself through\n" +
+		"`data." + s.Ruleset.Package + ".profiles.<profile>` (`findings`, `deny`, `warn`); an AdmissionReview (OPA as a\n" +
+		"validating admission webhook) through `data." + s.Ruleset.Package + ".admission.<profile>` (`findings`, `deny`,\n" +
+		"`warn`, `response`), which evaluates `input.request.object`; a Gatekeeper template evaluates\n" +
+		"`input.review.object`. Both admission entry points pass the object to the library with `with`.\n")
+	nc := s.Ruleset.NameComparison
+	fmt.Fprintf(&b, "\n## How names compare\n\n%s\n\n", strings.TrimSpace(nc.Description))
+	b.WriteString("| character | read as | why |\n|---|---|---|\n")
+	for _, l := range nc.Lookalikes {
+		fmt.Fprintf(&b, "| U+%04X `%s` | `%s` | %s |\n", []rune(l.Char)[0], l.Char, l.As, l.Why)
+	}
+	if nc.Fullwidth {
+		b.WriteString("| U+FF01-U+FF5E (fullwidth forms), U+3000 | U+0021-U+007E, space | width folding |\n")
+	}
+	if len(s.Ruleset.Rewrites) > 0 {
+		b.WriteString("\n## What the API server rewrites before admission\n\n" +
+			"Rules read a manifest as the API server will store and run it:\n\n" +
+			"| field | what the API server does | how the rules read it | source |\n|---|---|---|---|\n")
+		for _, rw := range s.Ruleset.Rewrites {
+			fmt.Fprintf(&b, "| `%s` | %s | %s | [source](%s) |\n", rw.Field, strings.TrimSpace(rw.Change), strings.TrimSpace(rw.Handling), rw.Source)
+		}
+	}
 	for _, r := range s.Rules {
 		fmt.Fprintf(&b, "\n## %s\n\n**%s** (%s; check `%s`; scope `%s`)\n\n%s\n\n**Remediation:** %s\n\n",
 			r.ID, r.Title, r.Reference, r.Check.Kind, r.Scope, strings.TrimSpace(r.Description), strings.TrimSpace(r.Remediation))

@@ -328,10 +328,12 @@ func ConstraintTemplate(s *spec.Spec, r *spec.Rule, lib string) (*templatesv1.Co
 	v := GatekeeperVariant(s)
 	extra := fmt.Sprintf(`
 # violation reports every finding to Gatekeeper, with the rule id, field path and container.
+# The object under review is the request's object, passed to the library with `+"`with`"+`.
 violation contains {"msg": f.msg, "details": {"rule": %q, "field": f.field, "container": object.get(f, "container", "")}} if {
-	some f in findings
+	fs := findings with data.%s.obj as input.review.object
+	some f in fs
 }
-`, r.ID)
+`, r.ID, v.LibPackage)
 	src, err := RuleModule(s, r, v, extra)
 	if err != nil {
 		return nil, err

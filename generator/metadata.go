@@ -1,6 +1,8 @@
 package generator
 
 import (
+	"strings"
+
 	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/internal/ruleset"
 )
@@ -18,6 +20,7 @@ func Metadata(s *spec.Spec) *ruleset.Ruleset {
 		Description:    s.Ruleset.Description,
 		DefaultProfile: s.Ruleset.DefaultProfile,
 		Rules:          map[string]*ruleset.Rule{},
+		NameComparison: NameComparison(s),
 	}
 	for _, p := range s.Ruleset.Profiles {
 		prof := ruleset.Profile{Name: p.Name, Description: p.Description, Rules: map[string]string{}, Parameters: map[string]map[string]any{}}
@@ -80,6 +83,16 @@ func describeValue(v spec.GoldenValue) ruleset.Value {
 	}
 	if len(v.Params) > 0 {
 		out.Params = v.Params
+	}
+	return out
+}
+
+// NameComparison converts the spec's name comparison into the compiled ruleset's.
+func NameComparison(s *spec.Spec) ruleset.NameComparison {
+	nc := s.Ruleset.NameComparison
+	out := ruleset.NameComparison{Description: strings.TrimSpace(nc.Description), Fullwidth: nc.Fullwidth, Lookalikes: []ruleset.Lookalike{}}
+	for _, l := range nc.Lookalikes {
+		out.Lookalikes = append(out.Lookalikes, ruleset.Lookalike{Char: l.Char, As: l.As, Why: l.Why})
 	}
 	return out
 }

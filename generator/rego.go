@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/hpguard/hpguard/generator/spec"
+	"github.com/hpguard/hpguard/internal/ruleset"
 )
 
 //go:embed templates/*.tmpl
@@ -74,6 +75,16 @@ func templates() (*template.Template, error) {
 			}
 			return b.String()
 		},
+		// strs converts a list argument to strings.
+		"strs": argList,
+		// qualify renders DOMAIN\account for each account.
+		"qualify": func(domain any, accounts any) []string {
+			var out []string
+			for _, a := range argList(accounts) {
+				out = append(out, fmt.Sprint(domain)+"\\"+a)
+			}
+			return out
+		},
 		// last is the last key of a field path.
 		"last": func(path []any) string {
 			keys := pathKeys(path)
@@ -119,7 +130,7 @@ func LibModule(s *spec.Spec, v Variant) (string, error) {
 		return "", err
 	}
 	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "lib.rego.tmpl", map[string]any{"Ruleset": s.Ruleset, "LibPackage": v.LibPackage}); err != nil {
+	if err := t.ExecuteTemplate(&buf, "lib.rego.tmpl", map[string]any{"Ruleset": s.Ruleset, "LibPackage": v.LibPackage, "Root": s.Ruleset.Package, "ASCIIFold": ruleset.ASCIIUpperToLower()}); err != nil {
 		return "", err
 	}
 	return formatRego("lib.rego", "# "+Header+"\n"+buf.String())
@@ -138,6 +149,7 @@ func RuleModule(s *spec.Spec, r *spec.Rule, v Variant, extra string) (string, er
 	if err != nil {
 		return "", err
 	}
+	names := NameComparison(s)
 	var buf bytes.Buffer
 	data := map[string]any{
 		"Metadata":   meta,
@@ -146,6 +158,7 @@ func RuleModule(s *spec.Spec, r *spec.Rule, v Variant, extra string) (string, er
 		"ParamsRef":  v.ParamsRef(r),
 		"Rule":       r,
 		"Args":       r.Check.Args,
+		"Names":      &names,
 	}
 	if err := t.ExecuteTemplate(&buf, "rule.rego.tmpl", data); err != nil {
 		return "", fmt.Errorf("rule %s: %w", r.ID, err)
@@ -233,6 +246,46 @@ func profileModule(s *spec.Spec, p spec.Profile) (string, error) {
 	return formatRego(p.Name+".rego", b.String())
 }
 
+// admissionModule renders a profile's admission entry point: the profile's findings for the object
+// of an AdmissionReview request (OPA as a validating admission webhook), deny, warn and the
+// AdmissionReview response. The object is taken from input.request.object and passed to the library
+// with `with`: nothing in the object decides what is evaluated.
+func admissionModule(s *spec.Spec, p spec.Profile) (string, error) {
+	root := s.Ruleset.Package
+	name := regoName(p.Name)
+	meta, err := metadataBlock(annotation{
+		Title:       "Admission entry point, profile " + p.Name,
+		Description: "The findings of profile " + p.Name + " for the object of an AdmissionReview request (input.request.object), and the AdmissionReview response for OPA as a validating admission webhook.",
+		Custom:      map[string]any{"profile": p.Name},
+	})
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s\n%spackage %s.admission.%s\n\n", Header, meta, root, name)
+	b.WriteString("# findings are the profile's findings for the request's object, as the library's object under review.\n")
+	fmt.Fprintf(&b, "findings := fs if {\n\tobj := input.request.object\n\tfs := data.%s.profiles.%s.findings with data.%s.lib.core.obj as obj\n}\n\n", root, name, root)
+	b.WriteString("deny contains f if {\n\tsome f in findings\n\tf.severity == \"deny\"\n}\n\n")
+	b.WriteString("warn contains f if {\n\tsome f in findings\n\tf.severity == \"warn\"\n}\n\n")
+	b.WriteString(`# messages renders findings as "[rule] field: message", sorted.
+messages(fs) := sort([sprintf("[%s] %s", [f.rule, f.msg]) | some f in fs])
+
+# response is the AdmissionReview response: denied with every deny message, warnings for the rest.
+response := {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": r} if {
+	count(deny) == 0
+	r := {"uid": object.get(input, ["request", "uid"], ""), "allowed": true, "warnings": messages(warn)}
+} else := {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": r} if {
+	r := {
+		"uid": object.get(input, ["request", "uid"], ""),
+		"allowed": false,
+		"status": {"code": 403, "reason": "Forbidden", "message": concat("\n", messages(deny))},
+		"warnings": messages(warn),
+	}
+}
+`)
+	return formatRego(p.Name+".rego", b.String())
+}
+
 func formatRego(name, src string) (string, error) {
 	out, err := format.SourceWithOpts(name, []byte(src), format.Opts{RegoVersion: ast.RegoV1})
 	if err != nil {
@@ -281,6 +334,11 @@ func Rego(s *spec.Spec) ([]File, error) {
 			return nil, err
 		}
 		files = append(files, File{Path: fmt.Sprintf("%s/profiles/%s.rego", RegoDir, regoName(p.Name)), Data: []byte(mod)})
+		adm, err := admissionModule(s, p)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, File{Path: fmt.Sprintf("%s/admission/%s.rego", RegoDir, regoName(p.Name)), Data: []byte(adm)})
 	}
 	if err := compileStrict(files); err != nil {
 		return nil, err
@@ -343,4 +401,18 @@ func compileStrict(files []File) error {
 		return fmt.Errorf("compile generated rego: %w", c.Errors)
 	}
 	return nil
+}
+
+// argList converts a list argument of a check to strings.
+func argList(v any) []string {
+	var out []string
+	switch l := v.(type) {
+	case []string:
+		out = append(out, l...)
+	case []any:
+		for _, x := range l {
+			out = append(out, fmt.Sprint(x))
+		}
+	}
+	return out
 }

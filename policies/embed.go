@@ -10,7 +10,7 @@ import (
 //go:embed spec/ruleset.yaml spec/rules/*.yaml
 var specFS embed.FS
 
-//go:embed rego/data.json rego/lib/*.rego rego/rules/*.rego rego/profiles/*.rego
+//go:embed rego/data.json rego/lib/*.rego rego/rules/*.rego rego/profiles/*.rego rego/admission/*.rego
 var regoFS embed.FS
 
 // Spec returns the built-in spec (ruleset.yaml and rules/).

@@ -22,6 +22,7 @@ import (
 	"github.com/hpguard/hpguard/internal/engine"
 	"github.com/hpguard/hpguard/internal/manifest"
 	"github.com/hpguard/hpguard/internal/report"
+	"github.com/hpguard/hpguard/vap"
 )
 
 // bypassEngine builds an evaluator for a profile. Every engine in bypassEngines must flag every
@@ -42,6 +43,9 @@ var bypassEngines = []bypassEngine{
 	{"gatekeeper", func(ctx context.Context, profile string) (engine.Evaluator, error) {
 		return engine.NewGatekeeper(ctx, gatekeeper.FS(), profile, nil)
 	}},
+	{"cel", func(ctx context.Context, profile string) (engine.Evaluator, error) {
+		return engine.LoadCEL(vap.FS(), profile, nil)
+	}},
 }
 
 // bypassProfiles are the profiles the corpus is checked with.
@@ -56,27 +60,33 @@ var bypassExpect = map[string]struct {
 	hostprocess []string // rules required under hostprocess
 	inputError  bool     // an input error is an acceptable outcome
 }{
-	"pod-level-only.yaml/pod-level-only":           {baseline: []string{"hostprocess-disallowed"}},
-	"ephemeral-inherits.yaml/ephemeral-inherits":   {baseline: []string{"hostprocess-disallowed"}},
-	"init-container.yaml/init-container":           {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"hostprocess-all-containers", "host-network-required"}},
-	"cronjob.yaml/cronjob":                         {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"least-privilege-account"}},
-	"podtemplate.yaml/podtemplate":                 {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
-	"list.yaml/in-a-list":                          {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
-	"list.yaml/kindless":                           {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
-	"string-true.yaml/string-true":                 {baseline: []string{"field-types"}, hostprocess: []string{"field-types"}},
-	"yaml11-booleans.yaml/yaml11-on":               {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
-	"yaml11-booleans.yaml/yaml11-tagged":           {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
-	"user-lowercase.yaml/user-lowercase":           {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"run-as-user-name-allowed"}},
-	"user-trailing-space.yaml/user-trailing-space": {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"run-as-user-name-allowed"}},
-	"user-forward-slash.yaml/user-forward-slash":   {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"run-as-user-name-format", "run-as-user-name-allowed"}},
-	"anchor-alias.yaml/anchor-alias":               {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
-	"merge-key.yaml/merge-key":                     {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
-	"duplicate-keys.yaml/duplicate-keys":           {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
-	"unicode-escapes.json/unicode-escapes":         {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
-	"bom.yaml/bom":                                 {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
-	"bom.json/bom-json":                            {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"run-as-user-name-required", "windows-node-targeting"}},
-	"crlf.yaml/crlf":                               {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
-	"multi-document.yaml/multi-document":           {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
+	"pod-level-only.yaml/pod-level-only":               {baseline: []string{"hostprocess-disallowed"}},
+	"ephemeral-inherits.yaml/ephemeral-inherits":       {baseline: []string{"hostprocess-disallowed"}},
+	"init-container.yaml/init-container":               {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"hostprocess-all-containers", "host-network-required"}},
+	"cronjob.yaml/cronjob":                             {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"least-privilege-account"}},
+	"podtemplate.yaml/podtemplate":                     {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
+	"list.yaml/in-a-list":                              {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
+	"list.yaml/kindless":                               {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
+	"string-true.yaml/string-true":                     {baseline: []string{"field-types"}, hostprocess: []string{"field-types"}},
+	"yaml11-booleans.yaml/yaml11-on":                   {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
+	"yaml11-booleans.yaml/yaml11-tagged":               {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
+	"user-lowercase.yaml/user-lowercase":               {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"run-as-user-name-allowed"}},
+	"user-trailing-space.yaml/user-trailing-space":     {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"run-as-user-name-allowed"}},
+	"user-forward-slash.yaml/user-forward-slash":       {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"run-as-user-name-format", "run-as-user-name-allowed"}},
+	"anchor-alias.yaml/anchor-alias":                   {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
+	"merge-key.yaml/merge-key":                         {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
+	"duplicate-keys.yaml/duplicate-keys":               {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
+	"unicode-escapes.json/unicode-escapes":             {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
+	"bom.yaml/bom":                                     {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
+	"bom.json/bom-json":                                {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"run-as-user-name-required", "windows-node-targeting"}},
+	"crlf.yaml/crlf":                                   {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
+	"multi-document.yaml/multi-document":               {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
+	"decoy-review.yaml/decoy-review":                   {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting", "least-privilege-account"}},
+	"decoy-request.yaml/decoy-request":                 {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"windows-node-targeting"}},
+	"lookalike-accounts.yaml/lookalike-long-s":         {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"run-as-user-name-allowed", "least-privilege-account"}},
+	"lookalike-accounts.yaml/lookalike-administrators": {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"run-as-user-name-allowed"}},
+	"lookalike-accounts.yaml/lookalike-kelvin":         {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"run-as-user-name-allowed"}},
+	"lookalike-pipe.yaml/lookalike-pipe":               {baseline: []string{"hostprocess-disallowed"}, hostprocess: []string{"no-named-pipe-or-socket-mounts"}},
 }
 
 // bypassRequired returns the rules that must flag a workload under a profile.

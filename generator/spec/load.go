@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -246,6 +247,20 @@ func (s *Spec) Validate() error {
 	}
 	if len(rs.Profiles) == 0 {
 		add("ruleset.yaml", 0, "at least one profile is required")
+	}
+	for i, rw := range rs.Rewrites {
+		if rw.Field == "" || rw.Change == "" || rw.Handling == "" || rw.Source == "" {
+			add("ruleset.yaml", 0, "rewrites[%d]: field, change, handling and source are required", i)
+		}
+	}
+	for _, l := range rs.NameComparison.Lookalikes {
+		r, size := utf8.DecodeRuneInString(l.Char)
+		if size != len(l.Char) || r < utf8.RuneSelf {
+			add("ruleset.yaml", 0, "nameComparison: lookalike %q must be one non-ASCII character", l.Char)
+		}
+		if len(l.As) != 1 || l.As[0] < 0x20 || l.As[0] > 0x7e || strings.ToLower(l.As) != l.As {
+			add("ruleset.yaml", 0, "nameComparison: lookalike %q must stand for one printable lower-case ASCII character (as: %q)", l.Char, l.As)
+		}
 	}
 	if !profiles[rs.DefaultProfile] {
 		add("ruleset.yaml", 0, "defaultProfile %q is not a profile", rs.DefaultProfile)

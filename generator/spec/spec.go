@@ -25,6 +25,47 @@ type Ruleset struct {
 	DefaultProfile string `yaml:"defaultProfile"`
 	// Profiles are the named rule selections, in the order they are documented.
 	Profiles []Profile `yaml:"profiles"`
+	// NameComparison defines how every engine compares names that Windows compares without regard
+	// to case (account and group names, named-pipe paths): allow-lists fold ASCII letters only,
+	// deny-lists also read the look-alikes listed here as their ASCII letters.
+	NameComparison NameComparison `yaml:"nameComparison"`
+	// Rewrites lists what the API server changes in a pod spec before admission (conversion,
+	// defaulting, mutating admission plugins) and how the rules read each field, for the rule docs.
+	Rewrites []Rewrite `yaml:"rewrites"`
+}
+
+// Rewrite is one change the API server makes before admission that could change what a rule reads.
+type Rewrite struct {
+	// Field is the field path relative to the pod spec or metadata, e.g. "serviceAccount".
+	Field string `yaml:"field"`
+	// Change says what the API server does.
+	Change string `yaml:"change"`
+	// Handling says how the rules read the field because of it.
+	Handling string `yaml:"handling"`
+	// Source is the code that makes the change (a URL).
+	Source string `yaml:"source"`
+}
+
+// NameComparison is the ruleset's definition of case-insensitive name comparison.
+type NameComparison struct {
+	// Description states the semantics, for the rule docs.
+	Description string `yaml:"description"`
+	// Lookalikes are non-ASCII characters that a deny-list match reads as an ASCII character,
+	// because some engine's or Windows' case mapping turns them into it.
+	Lookalikes []Lookalike `yaml:"lookalikes"`
+	// Fullwidth makes a deny-list match read the fullwidth forms U+FF01-U+FF5E as U+0021-U+007E
+	// and U+3000 as a space.
+	Fullwidth bool `yaml:"fullwidth"`
+}
+
+// Lookalike is one character a deny-list match reads as an ASCII character.
+type Lookalike struct {
+	// Char is the character (one code point, not ASCII).
+	Char string `yaml:"char"`
+	// As is the lower-case ASCII character it stands for.
+	As string `yaml:"as"`
+	// Why names the mapping that makes it a look-alike (for the docs).
+	Why string `yaml:"why"`
 }
 
 // Profile is a named set of rules, each with the severity it has in that profile.

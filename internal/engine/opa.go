@@ -25,17 +25,79 @@ type OPA struct {
 	Profile string
 }
 
-// NewOPA prepares the profile's query once; params override rule parameters.
+// NewOPA prepares the profile's query once; params override rule parameters. It is the manifest
+// entry point: the object is the input document itself, whatever fields it carries.
 func NewOPA(ctx context.Context, p *Policy, profile string, params Params) (*OPA, error) {
-	if _, err := p.Ruleset.Profile(profile); err != nil {
+	q, err := prepare(ctx, p, profile, params, "data.%s.profiles.%s.findings")
+	if err != nil {
 		return nil, err
 	}
-	if err := params.Validate(p.Ruleset); err != nil {
+	return &OPA{query: q, Profile: profile}, nil
+}
+
+// OPAAdmission evaluates AdmissionReviews through the admission entry point of a profile
+// (data.<package>.admission.<profile>), as OPA does when it serves as a validating admission
+// webhook: the object under review is the request's object.
+type OPAAdmission struct {
+	query   rego.PreparedEvalQuery
+	Profile string
+}
+
+// NewOPAAdmission prepares the admission entry point of a profile.
+func NewOPAAdmission(ctx context.Context, p *Policy, profile string, params Params) (*OPAAdmission, error) {
+	q, err := prepare(ctx, p, profile, params, "data.%s.admission.%s")
+	if err != nil {
 		return nil, err
+	}
+	return &OPAAdmission{query: q, Profile: profile}, nil
+}
+
+// Review returns the findings and the response (the AdmissionReview's response field) for an
+// AdmissionReview.
+func (o *OPAAdmission) Review(ctx context.Context, admissionReview map[string]any) ([]report.Finding, map[string]any, error) {
+	input, err := ast.InterfaceToValue(admissionReview)
+	if err != nil {
+		return nil, nil, fmt.Errorf("convert input: %w", err)
+	}
+	rs, err := o.query.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		return nil, nil, fmt.Errorf("evaluate: %w", err)
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return nil, nil, fmt.Errorf("evaluate: no admission result")
+	}
+	doc, _ := rs[0].Expressions[0].Value.(map[string]any)
+	review, _ := doc["response"].(map[string]any)
+	resp, _ := review["response"].(map[string]any)
+	if review["kind"] != "AdmissionReview" || resp == nil {
+		return nil, nil, fmt.Errorf("evaluate: malformed AdmissionReview response %v", doc["response"])
+	}
+	var out []report.Finding
+	items, _ := doc["findings"].([]any)
+	for _, it := range items {
+		f, err := toFinding(it)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, f)
+	}
+	SortFindings(out)
+	return out, resp, nil
+}
+
+// prepare compiles a profile's query (a format with the package root and the profile) with the
+// parameters in data.<package>.params.
+func prepare(ctx context.Context, p *Policy, profile string, params Params, query string) (rego.PreparedEvalQuery, error) {
+	var none rego.PreparedEvalQuery
+	if _, err := p.Ruleset.Profile(profile); err != nil {
+		return none, err
+	}
+	if err := params.Validate(p.Ruleset); err != nil {
+		return none, err
 	}
 	var data map[string]any
 	if err := json.Unmarshal(p.Data, &data); err != nil {
-		return nil, fmt.Errorf("policy data: %w", err)
+		return none, fmt.Errorf("policy data: %w", err)
 	}
 	root := p.Ruleset.Package
 	pkgData, _ := data[root].(map[string]any)
@@ -49,7 +111,7 @@ func NewOPA(ctx context.Context, p *Policy, profile string, params Params) (*OPA
 	}
 	pkgData["params"] = pv
 	opts := []func(*rego.Rego){
-		rego.Query(fmt.Sprintf("data.%s.profiles.%s.findings", root, strings.ReplaceAll(profile, "-", "_"))),
+		rego.Query(fmt.Sprintf(query, root, strings.ReplaceAll(profile, "-", "_"))),
 		rego.Store(inmem.NewFromObject(data)),
 		rego.SetRegoVersion(ast.RegoV1),
 	}
@@ -59,9 +121,9 @@ func NewOPA(ctx context.Context, p *Policy, profile string, params Params) (*OPA
 	}
 	q, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("prepare policy: %w", err)
+		return none, fmt.Errorf("prepare policy: %w", err)
 	}
-	return &OPA{query: q, Profile: profile}, nil
+	return q, nil
 }
 
 // Evaluate returns the object's findings under the profile, sorted by field, rule, container, message.

@@ -18,6 +18,8 @@ type Ruleset struct {
 	DefaultProfile string           `json:"defaultProfile"`
 	Profiles       []Profile        `json:"profiles"`
 	Rules          map[string]*Rule `json:"rules"`
+	// NameComparison is how names that Windows compares without regard to case are compared.
+	NameComparison NameComparison `json:"nameComparison"`
 }
 
 // Profile is a named selection of rules with their severities and default parameters.

@@ -6,11 +6,12 @@
 #   shared by every hpguard rule. Generated from the spec; do not edit.
 package hpguard.lib.core
 
-# The object under review: the object of an AdmissionReview request (Gatekeeper, OPA as an
-# admission controller) or the manifest itself (hpguard check, conftest, opa eval).
-obj := input.review.object if {
-	is_object(input.review.object)
-} else := input
+# obj is the object under review. It is chosen by the entry point, never by a field of the object:
+# the manifest entry points (the profile and rule packages, as hpguard check, conftest and opa eval
+# query them) evaluate the input document itself, whatever fields it carries; the admission entry
+# points (the Gatekeeper templates' violation, hpguard.admission.<profile> for an AdmissionReview)
+# replace obj with the request's object using `with`.
+obj := input
 
 # Where each workload kind keeps its pod spec and pod metadata.
 layouts := {
@@ -145,3 +146,8 @@ else := json.marshal(v)
 owner(container) := "the pod" if container == ""
 
 else := sprintf("container %q", [container])
+
+# ascii_lower maps A-Z to a-z and nothing else: the fold of an allow-list match of names that
+# Windows compares without regard to case (see nameComparison in the rule set). Deny-list matches
+# use regular expressions of explicit character classes instead.
+ascii_lower(s) := strings.replace_n({"A": "a", "B": "b", "C": "c", "D": "d", "E": "e", "F": "f", "G": "g", "H": "h", "I": "i", "J": "j", "K": "k", "L": "l", "M": "m", "N": "n", "O": "o", "P": "p", "Q": "q", "R": "r", "S": "s", "T": "t", "U": "u", "V": "v", "W": "w", "X": "x", "Y": "y", "Z": "z"}, s)

@@ -41,7 +41,16 @@ forbidden := true
 
 exempt_namespace if core.namespace in params.exemptNamespaces
 
-service_account := object.get(core.pod_spec, "serviceAccountName", "default")
+# service_account is the account the pod runs as, read as the API server does: serviceAccountName;
+# when that is empty, the deprecated alias serviceAccount (copied into it by conversion); when both
+# are empty, "default" (set by the ServiceAccount admission plugin).
+service_account := sa if {
+	sa := object.get(core.pod_spec, "serviceAccountName", null)
+	not sa in {"", null}
+} else := sa if {
+	sa := object.get(core.pod_spec, "serviceAccount", null)
+	not sa in {"", null}
+} else := "default"
 
 exempt_service_account if service_account in params.exemptServiceAccounts
 

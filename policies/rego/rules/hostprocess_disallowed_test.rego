@@ -55,6 +55,26 @@ test_allowed_exempt_namespaced_service_account_containers if {
 		with data.hpguard.params["hostprocess-disallowed"] as {"exemptServiceAccounts": ["hpc/csi-proxy"]}
 }
 
+test_allowed_exempt_service_account_alias_pod if {
+	got(hostprocess_disallowed.findings) == {x | some x in []} with input as {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": {"app": "golden"}, "name": "golden", "namespace": "hpc"}, "spec": {"containers": [{"command": ["ping", "-t", "127.0.0.1"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "main", "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}}], "initContainers": [{"command": ["cmd.exe", "/c", "echo init"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "init", "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}], "nodeSelector": {"kubernetes.io/os": "windows"}, "securityContext": {"windowsOptions": {"hostProcess": true}}, "serviceAccount": "csi-proxy"}}
+		with data.hpguard.params["hostprocess-disallowed"] as {"exemptServiceAccounts": ["csi-proxy"]}
+}
+
+test_allowed_exempt_service_account_alias_containers if {
+	got(hostprocess_disallowed.findings) == {x | some x in []} with input as {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": {"app": "golden"}, "name": "golden", "namespace": "hpc"}, "spec": {"containers": [{"command": ["ping", "-t", "127.0.0.1"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "main", "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}, "securityContext": {"windowsOptions": {"hostProcess": true}}}], "initContainers": [{"command": ["cmd.exe", "/c", "echo init"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "init", "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}], "nodeSelector": {"kubernetes.io/os": "windows"}, "serviceAccount": "csi-proxy"}}
+		with data.hpguard.params["hostprocess-disallowed"] as {"exemptServiceAccounts": ["csi-proxy"]}
+}
+
+test_allowed_exempt_service_account_alias_name_empty_containers if {
+	got(hostprocess_disallowed.findings) == {x | some x in []} with input as {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": {"app": "golden"}, "name": "golden", "namespace": "hpc"}, "spec": {"containers": [{"command": ["ping", "-t", "127.0.0.1"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "main", "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}, "securityContext": {"windowsOptions": {"hostProcess": true}}}], "initContainers": [{"command": ["cmd.exe", "/c", "echo init"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "init", "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}], "nodeSelector": {"kubernetes.io/os": "windows"}, "serviceAccount": "csi-proxy", "serviceAccountName": ""}}
+		with data.hpguard.params["hostprocess-disallowed"] as {"exemptServiceAccounts": ["hpc/csi-proxy"]}
+}
+
+test_allowed_exempt_default_service_account_pod if {
+	got(hostprocess_disallowed.findings) == {x | some x in []} with input as {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": {"app": "golden"}, "name": "golden", "namespace": "hpc"}, "spec": {"containers": [{"command": ["ping", "-t", "127.0.0.1"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "main", "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}}], "initContainers": [{"command": ["cmd.exe", "/c", "echo init"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "init", "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}], "nodeSelector": {"kubernetes.io/os": "windows"}, "securityContext": {"windowsOptions": {"hostProcess": true}}}}
+		with data.hpguard.params["hostprocess-disallowed"] as {"exemptServiceAccounts": ["default"]}
+}
+
 test_allowed_exempt_image_exact_pod if {
 	got(hostprocess_disallowed.findings) == {x | some x in []} with input as {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": {"app": "golden"}, "name": "golden", "namespace": "hpc"}, "spec": {"containers": [{"command": ["ping", "-t", "127.0.0.1"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "main", "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}}], "initContainers": [{"command": ["cmd.exe", "/c", "echo init"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "init", "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}], "nodeSelector": {"kubernetes.io/os": "windows"}, "securityContext": {"windowsOptions": {"hostProcess": true}}}}
 		with data.hpguard.params["hostprocess-disallowed"] as {"exemptImages": ["mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0"]}
@@ -119,6 +139,26 @@ test_disallowed_other_namespace_exempt_containers if {
 test_disallowed_other_service_account_exempt_containers if {
 	got(hostprocess_disallowed.findings) == {x | some x in [["spec.containers[0].securityContext.windowsOptions.hostProcess", "main"]]} with input as {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": {"app": "golden"}, "name": "golden", "namespace": "hpc"}, "spec": {"containers": [{"command": ["ping", "-t", "127.0.0.1"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "main", "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}, "securityContext": {"windowsOptions": {"hostProcess": true}}}], "initContainers": [{"command": ["cmd.exe", "/c", "echo init"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "init", "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}], "nodeSelector": {"kubernetes.io/os": "windows"}}}
 		with data.hpguard.params["hostprocess-disallowed"] as {"exemptServiceAccounts": ["csi-proxy", "kube-system/csi-proxy"]}
+}
+
+test_disallowed_alias_names_unexempt_account_pod if {
+	got(hostprocess_disallowed.findings) == {x | some x in [["spec.securityContext.windowsOptions.hostProcess", ""]]} with input as {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": {"app": "golden"}, "name": "golden", "namespace": "hpc"}, "spec": {"containers": [{"command": ["ping", "-t", "127.0.0.1"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "main", "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}}], "initContainers": [{"command": ["cmd.exe", "/c", "echo init"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "init", "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}], "nodeSelector": {"kubernetes.io/os": "windows"}, "securityContext": {"windowsOptions": {"hostProcess": true}}, "serviceAccount": "node-admin"}}
+		with data.hpguard.params["hostprocess-disallowed"] as {"exemptServiceAccounts": ["default"]}
+}
+
+test_disallowed_alias_names_unexempt_account_containers if {
+	got(hostprocess_disallowed.findings) == {x | some x in [["spec.containers[0].securityContext.windowsOptions.hostProcess", "main"]]} with input as {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": {"app": "golden"}, "name": "golden", "namespace": "hpc"}, "spec": {"containers": [{"command": ["ping", "-t", "127.0.0.1"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "main", "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}, "securityContext": {"windowsOptions": {"hostProcess": true}}}], "initContainers": [{"command": ["cmd.exe", "/c", "echo init"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "init", "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}], "nodeSelector": {"kubernetes.io/os": "windows"}, "serviceAccount": "node-admin"}}
+		with data.hpguard.params["hostprocess-disallowed"] as {"exemptServiceAccounts": ["default"]}
+}
+
+test_disallowed_service_account_name_wins_over_alias_containers if {
+	got(hostprocess_disallowed.findings) == {x | some x in [["spec.containers[0].securityContext.windowsOptions.hostProcess", "main"]]} with input as {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": {"app": "golden"}, "name": "golden", "namespace": "hpc"}, "spec": {"containers": [{"command": ["ping", "-t", "127.0.0.1"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "main", "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}, "securityContext": {"windowsOptions": {"hostProcess": true}}}], "initContainers": [{"command": ["cmd.exe", "/c", "echo init"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "init", "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}], "nodeSelector": {"kubernetes.io/os": "windows"}, "serviceAccount": "csi-proxy", "serviceAccountName": "node-admin"}}
+		with data.hpguard.params["hostprocess-disallowed"] as {"exemptServiceAccounts": ["csi-proxy"]}
+}
+
+test_disallowed_service_account_case_differs_containers if {
+	got(hostprocess_disallowed.findings) == {x | some x in [["spec.containers[0].securityContext.windowsOptions.hostProcess", "main"]]} with input as {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": {"app": "golden"}, "name": "golden", "namespace": "hpc"}, "spec": {"containers": [{"command": ["ping", "-t", "127.0.0.1"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "main", "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}, "securityContext": {"windowsOptions": {"hostProcess": true}}}], "initContainers": [{"command": ["cmd.exe", "/c", "echo init"], "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0", "name": "init", "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}], "nodeSelector": {"kubernetes.io/os": "windows"}, "serviceAccountName": "CSI-Proxy"}}
+		with data.hpguard.params["hostprocess-disallowed"] as {"exemptServiceAccounts": ["csi-proxy"]}
 }
 
 test_disallowed_image_prefix_without_star_containers if {

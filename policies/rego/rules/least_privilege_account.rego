@@ -31,18 +31,17 @@ params := object.union(default_params, p) if {
 	is_object(p)
 } else := default_params
 
-domain := "NT AUTHORITY"
-
-accounts := {lower(a) | some a in ["SYSTEM", "LocalSystem"]}
+# pattern matches every name that Windows might read as one of the listed accounts (a deny-list
+# match: ASCII case, look-alikes and fullwidth forms, in the domain and the account; see
+# nameComparison).
+pattern := "^(?:[Nn\\x{ff2e}\\x{ff4e}][Tt\\x{ff34}\\x{ff54}][ \\x{3000}][Aa\\x{ff21}\\x{ff41}][Uu\\x{ff35}\\x{ff55}][Tt\\x{ff34}\\x{ff54}][Hh\\x{ff28}\\x{ff48}][Oo\\x{ff2f}\\x{ff4f}][Rr\\x{ff32}\\x{ff52}][Ii\\x{130}\\x{131}\\x{ff29}\\x{ff49}][Tt\\x{ff34}\\x{ff54}][Yy\\x{ff39}\\x{ff59}][\\\\\\x{ff3c}][Ss\\x{17f}\\x{ff33}\\x{ff53}][Yy\\x{ff39}\\x{ff59}][Ss\\x{17f}\\x{ff33}\\x{ff53}][Tt\\x{ff34}\\x{ff54}][Ee\\x{ff25}\\x{ff45}][Mm\\x{ff2d}\\x{ff4d}]|[Nn\\x{ff2e}\\x{ff4e}][Tt\\x{ff34}\\x{ff54}][ \\x{3000}][Aa\\x{ff21}\\x{ff41}][Uu\\x{ff35}\\x{ff55}][Tt\\x{ff34}\\x{ff54}][Hh\\x{ff28}\\x{ff48}][Oo\\x{ff2f}\\x{ff4f}][Rr\\x{ff32}\\x{ff52}][Ii\\x{130}\\x{131}\\x{ff29}\\x{ff49}][Tt\\x{ff34}\\x{ff54}][Yy\\x{ff39}\\x{ff59}][\\\\\\x{ff3c}][Ll\\x{ff2c}\\x{ff4c}][Oo\\x{ff2f}\\x{ff4f}][Cc\\x{ff23}\\x{ff43}][Aa\\x{ff21}\\x{ff41}][Ll\\x{ff2c}\\x{ff4c}][Ss\\x{17f}\\x{ff33}\\x{ff53}][Yy\\x{ff39}\\x{ff59}][Ss\\x{17f}\\x{ff33}\\x{ff53}][Tt\\x{ff34}\\x{ff54}][Ee\\x{ff25}\\x{ff45}][Mm\\x{ff2d}\\x{ff4d}])$"
 
 findings contains f if {
 	not params.allowLocalSystem
 	some c in core.hostprocess_containers
 	name := core.effective(c, "runAsUserName")
 	is_string(name)
-	[d, account] := split(name, "\\")
-	d == domain
-	lower(account) in accounts
+	regex.match(pattern, name)
 	r := core.source(c, "runAsUserName")
 	f := core.finding(r.field, r.container, sprintf("%s is %s (LocalSystem), the most privileged account: use \"NT AUTHORITY\\LocalService\" or \"NT AUTHORITY\\NetworkService\" unless the workload needs SYSTEM (then set allowLocalSystem)", [r.field, core.show(name)]))
 }

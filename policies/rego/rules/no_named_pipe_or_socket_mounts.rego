@@ -24,7 +24,9 @@ package hpguard.rules.no_named_pipe_or_socket_mounts
 
 import data.hpguard.lib.core
 
-prefixes := ["\\\\.\\pipe\\", "\\\\?\\pipe\\"]
+# prefix_pattern matches every path that Windows might read as starting with one of the prefixes (a
+# deny-list match: '\\' and '/' alike, ASCII case, look-alikes and fullwidth forms; see nameComparison).
+prefix_pattern := "^(?:[/\\\\\\x{ff0f}\\x{ff3c}][/\\\\\\x{ff0f}\\x{ff3c}][.\\x{ff0e}][/\\\\\\x{ff0f}\\x{ff3c}][Pp\\x{ff30}\\x{ff50}][Ii\\x{130}\\x{131}\\x{ff29}\\x{ff49}][Pp\\x{ff30}\\x{ff50}][Ee\\x{ff25}\\x{ff45}][/\\\\\\x{ff0f}\\x{ff3c}]|[/\\\\\\x{ff0f}\\x{ff3c}][/\\\\\\x{ff0f}\\x{ff3c}][?\\x{ff1f}][/\\\\\\x{ff0f}\\x{ff3c}][Pp\\x{ff30}\\x{ff50}][Ii\\x{130}\\x{131}\\x{ff29}\\x{ff49}][Pp\\x{ff30}\\x{ff50}][Ee\\x{ff25}\\x{ff45}][/\\\\\\x{ff0f}\\x{ff3c}])"
 
 types := ["Socket"]
 
@@ -33,9 +35,7 @@ findings contains f if {
 	some i, v in object.get(core.pod_spec, "volumes", [])
 	path := v.hostPath.path
 	is_string(path)
-	normalised := lower(replace(path, "/", "\\"))
-	some p in prefixes
-	startswith(normalised, p)
+	regex.match(prefix_pattern, path)
 	field := sprintf("%s.volumes[%d].hostPath.path", [core.prefix, i])
 	f := core.finding(field, "", sprintf("%s is %s, a named pipe: HostProcess containers cannot mount named pipes; remove volume %q and open the pipe by its host path from the container", [field, core.show(path), object.get(v, "name", "")]))
 }
