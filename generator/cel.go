@@ -482,8 +482,10 @@ func (b *celBuilder) check() ([]string, error) {
 		b.add("allowedGroups", `variables.param_allowedLocalGroups.map(a, a.lowerAscii())`)
 		b.add("cands", fmt.Sprintf(`(%s).filter(x, type(x.value) == string)`, sourced("runAsUserName")))
 		allowed := fmt.Sprintf(`((size(x.value.split("\\")) == 2 && x.value.split("\\")[0] == %s && x.value.split("\\")[1].lowerAscii() in variables.allowedAccounts) || (!x.value.contains("\\") && !x.value.matches(%s) && x.value.lowerAscii() in variables.allowedGroups))`, lit(domain), never)
-		reason := fmt.Sprintf(`(!x.value.contains("\\") && x.value.matches(`+never+`) ? %s : !x.value.contains("\\") ? "local group " + strings.quote(x.value) + " is not in allowedLocalGroups" : size(x.value.split("\\")) == 2 && x.value.split("\\")[0] != %s ? %s : %s)`,
-			lit("it is a built-in privileged group, which is never allowed"), lit(domain), lit(fmt.Sprintf("the domain must be exactly %q (case-sensitive)", domain)), lit("the account is not one of the allowed service accounts"))
+		reason := fmt.Sprintf(`(!x.value.contains("\\") && x.value.matches(`+never+`) ? %s : !x.value.contains("\\") ? "local group " + strings.quote(x.value) + " is not in allowedLocalGroups" : size(x.value.split("\\")) == 2 && x.value.split("\\")[0] != %s ? %s : x.value.matches(%s) ? %s : %s)`,
+			lit("it is a built-in privileged group, which is never allowed"), lit(domain), lit(fmt.Sprintf("the domain must be exactly %q (case-sensitive)", domain)),
+			lit(`[^\x00-\x7f]`), lit("the account is not one of the allowed service accounts (it has characters outside ASCII, which never match one: write the account in ASCII)"),
+			lit("the account is not one of the allowed service accounts"))
 		return []string{(fmt.Sprintf(`variables.cands.filter(x, !%s).map(x, %s)`, allowed,
 			finding("x.field", "x.container", fmt.Sprintf(`x.field + " is " + %s + ", which HostProcess containers may not run as: " + %s + %s`, showString("x.value"), reason,
 				lit(`; use "NT AUTHORITY\LocalService", "NT AUTHORITY\NetworkService" or "NT AUTHORITY\SYSTEM", or a local group listed in allowedLocalGroups`)))))}, nil

@@ -69,6 +69,8 @@ reason(name) := "it is a built-in privileged group, which is never allowed" if {
 } else := sprintf("the domain must be exactly %q (case-sensitive)", [service_domain]) if {
 	[domain, _] := split(name, "\\")
 	domain != service_domain
+} else := "the account is not one of the allowed service accounts (it has characters outside ASCII, which never match one: write the account in ASCII)" if {
+	regex.match(`[^\x00-\x7f]`, name)
 } else := "the account is not one of the allowed service accounts"
 
 findings contains f if {
