@@ -2,6 +2,8 @@ package generator
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path"
@@ -533,7 +535,7 @@ func gatorSuiteFiles(s *spec.Spec) ([]File, error) {
 			constraint := ConstraintPath(prof, r)
 			name := c.Rule
 			if len(c.Params) > 0 {
-				name = c.Rule + "-" + c.Value
+				name = constraintName(c.Rule + "-" + c.Value)
 				params := r.ParamDefaults()
 				for k, v := range c.Params {
 					params[k] = v
@@ -662,4 +664,14 @@ func ephemeralReview(c Case) (map[string]any, error) {
 			"options":            map[string]any{"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions"},
 		},
 	}, nil
+}
+
+// constraintName keeps a Constraint name within the 63 characters of a Kubernetes name: a longer
+// one is cut and ends in a hash of the whole.
+func constraintName(name string) string {
+	if len(name) <= 63 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return strings.TrimRight(name[:54], "-.") + "-" + hex.EncodeToString(sum[:4])
 }

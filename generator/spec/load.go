@@ -331,11 +331,6 @@ func (s *Spec) validateRule(r *Rule, add func(string, int, string, ...any)) {
 			add(r.File, r.Line, "rule %q: duplicate golden value %q", r.ID, v.Name)
 		}
 		names[v.Name] = true
-		// A value with parameters gets a Constraint of its own in the gator suite, named
-		// <rule>-<value>: a Kubernetes object name of at most 63 characters.
-		if n := len(r.ID) + 1 + len(v.Name); len(v.Params) > 0 && n > 63 {
-			add(r.File, r.Line, "rule %q: golden value %q sets parameters, so %q names a Constraint, but it is %d characters long (at most 63): shorten the value name", r.ID, v.Name, r.ID+"-"+v.Name, n)
-		}
 		for _, at := range v.At {
 			switch at {
 			case LevelPod, LevelInit, LevelContainer, LevelEphemeral:

@@ -132,11 +132,6 @@ func TestLoadInvalid(t *testing.T) {
 			want:  `sets unknown parameter "nope"`,
 		},
 		{
-			name:  "golden value names a Constraint longer than 63 characters",
-			files: map[string]string{"ruleset.yaml": validRuleset, "rules/a-rule.yaml": strings.Replace(validRule, "    - name: ok\n", "    - name: "+strings.Repeat("x", 57)+"\n      params: {names: [a]}\n", 1)},
-			want:  `is 64 characters long (at most 63)`,
-		},
-		{
 			name:  "look-alike that is ASCII",
 			files: map[string]string{"ruleset.yaml": validRuleset + "nameComparison:\n  lookalikes:\n    - {char: K, as: k}\n", "rules/a-rule.yaml": validRule},
 			want:  `lookalike "K" must be one non-ASCII character`,
