@@ -258,7 +258,7 @@ func (b *celBuilder) common() {
 	}
 	var lists []string
 	for _, l := range []string{"initContainers", "containers", "ephemeralContainers"} {
-		entry := fmt.Sprintf(`{"name": dyn(%s), "list": dyn(%s), "index": dyn(i), "path": dyn(variables.prefix + %s + string(i) + "]"), "spec": dyn(c)`,
+		entry := fmt.Sprintf(`{"name": dyn(type(%[1]s) == string ? %[1]s : ""), "list": dyn(%s), "index": dyn(i), "path": dyn(variables.prefix + %s + string(i) + "]"), "spec": dyn(c)`,
 			getOr("c", `""`, "name"), lit(l), lit("."+l+"["))
 		for _, key := range []string{"hostProcess", "runAsUserName", "runAsNonRoot"} {
 			entry += fmt.Sprintf(`, %s: dyn(%s)`, lit(key), get("c", valueFields[key]...))

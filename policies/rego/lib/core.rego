@@ -86,7 +86,7 @@ containers := [c |
 	is_object(spec)
 	hp := object.get(spec, value_paths.hostProcess, null)
 	c := {
-		"name": object.get(spec, "name", ""),
+		"name": string_or_empty(object.get(spec, "name", "")),
 		"list": list,
 		"index": i,
 		"spec": spec,
@@ -131,16 +131,26 @@ finding(field, container, msg) := {"field": field, "msg": msg} if container == "
 
 else := {"field": field, "container": container, "msg": msg}
 
-# show renders a value for a message: strings in quotes (Go-escaped only when they hold control
-# characters), null as "unset", anything else as JSON.
+# show renders a value for a message: strings in quotes (escaped, when they hold control
+# characters, exactly as CEL's strings.quote escapes: backslash, quote and \a \b \f \n \r \t \v;
+# reporters escape any other control character they print), null as "unset", anything else as JSON.
 show(v) := "unset" if v == null
 
-else := sprintf("%q", [v]) if {
+else := sprintf("\"%s\"", [strings.replace_n(quote_escapes, v)]) if {
 	is_string(v)
 	regex.match(`[[:cntrl:]]`, v)
 } else := sprintf("\"%s\"", [v]) if is_string(v)
 
 else := json.marshal(v)
+
+# quote_escapes are the escapes of CEL's strings.quote.
+quote_escapes := {"\\": "\\\\", "\"": "\\\"", "\u0007": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\u000b": "\\v"}
+
+# string_or_empty(x) is x when it is a string, else "": a container whose name is not a string
+# (a field-types finding) is named by no finding.
+string_or_empty(x) := x if is_string(x)
+
+else := ""
 
 # owner names where a value is set, for messages: `container "main"` or `the pod`.
 owner(container) := "the pod" if container == ""
