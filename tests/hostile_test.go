@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -118,12 +119,17 @@ func hostileCases() []hostileCase {
 			return writeFile(t, dir, "random.yaml", b)
 		}, errContains: "binary file"},
 		{name: "binary-png", write: fixed("image.yaml", "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), errContains: "binary file"},
-		{name: "binary-utf16", write: fixed("utf16.yaml", "\xff\xfea\x00p\x00i\x00"), errContains: "binary file"},
-		{name: "invalid-utf8", write: fixed("latin1.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: caf\xe9}\n"), errContains: "invalid UTF-8"},
-		{name: "empty-file", write: fixed("empty.yaml", "")},
-		{name: "only-comments", write: fixed("comments.yaml", "# nothing\n\n   \n# here\n")},
-		{name: "only-separators", write: fixed("seps.yaml", "---\n---\n--- # c\n")},
-		{name: "empty-stdin", write: func(*testing.T, string) string { return "-" }},
+		{name: "utf16-without-bom", write: fixed("utf16.yaml", "a\x00p\x00i\x00"), errContains: "binary file"},
+		{name: "utf16-with-bom", write: fixed("utf16-bom.yaml", "\xff\xfea\x00p\x00i\x00"), errContains: "not a Kubernetes object"},
+		{name: "utf32", write: fixed("utf32.yaml", "\xff\xfe\x00\x00a\x00\x00\x00"), errContains: "UTF-32"},
+		{name: "invalid-utf8-replaced", write: fixed("latin1.yaml", "# caf\xe9\napiVersion: v1\nkind: Service\nmetadata: {name: caf\xe9}\n")},
+		{name: "number-out-of-range", write: fixed("huge.json", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"n"},"spec":{"x":1e400}}`), errContains: "out of range"},
+		{name: "empty-file", write: fixed("empty.yaml", ""), errContains: "nothing was checked"},
+		{name: "empty-file-allowed", write: fixed("empty.yaml", ""), args: []string{"--allow-empty"}},
+		{name: "only-comments", write: fixed("comments.yaml", "# nothing\n\n   \n# here\n"), errContains: "nothing was checked"},
+		{name: "only-separators", write: fixed("seps.yaml", "---\n---\n--- # c\n"), args: []string{"--allow-empty"}},
+		{name: "empty-stdin", write: func(*testing.T, string) string { return "-" }, errContains: "nothing was checked"},
+		{name: "empty-stdin-allowed", write: func(*testing.T, string) string { return "-" }, args: []string{"--allow-empty"}},
 		{name: "bare-scalar", write: fixed("scalar.yaml", "hello\n"), errContains: "not a Kubernetes object"},
 		{name: "bare-number-json", write: fixed("number.json", "42\n"), errContains: "not a Kubernetes object"},
 		{name: "bare-list", write: fixed("list.yaml", "- a\n- b\n"), errContains: "not a Kubernetes object"},
@@ -132,7 +138,7 @@ func hostileCases() []hostileCase {
 	}
 }
 
-// limitsFor applies the binary's limit flags to manifest options.
+// limitsFor applies the binary's limit flags (a flag and its value) to manifest options.
 func limitsFor(args []string) manifest.Options {
 	o := manifest.DefaultOptions()
 	for i := 0; i+1 < len(args); i += 2 {
@@ -186,7 +192,8 @@ func TestHostileInput(t *testing.T) {
 			}
 			done := make(chan outcome, 1)
 			go func() {
-				rep, err := check.Run(ctx, check.Options{Paths: []string{path}, Stdin: strings.NewReader(c.stdin), Evaluator: ev, Profile: "hostprocess", Workers: 2, Limits: limitsFor(c.args)})
+				rep, err := check.Run(ctx, check.Options{Paths: []string{path}, Stdin: strings.NewReader(c.stdin), Evaluator: ev, Profile: "hostprocess", Workers: 2,
+					Limits: limitsFor(c.args), AllowEmpty: slices.Contains(c.args, "--allow-empty")})
 				done <- outcome{rep, err}
 			}()
 			select {

@@ -50,6 +50,18 @@ func TestActionScript(t *testing.T) {
 	require.Equal(t, 1, code, out)
 	out, code = run(filepath.Join("..", "examples", "missing.yaml"))
 	require.Equal(t, 2, code, out)
+	out, code = run(filepath.Join("..", "examples", "missing.yaml") + " " + filepath.Join("..", "examples", "seed-pod.yaml"))
+	require.Equal(t, 2, code, out)
+	require.Contains(t, out, "::error file=", "the missing path is annotated")
+	// A directory without manifests (a wrong `paths`, or rendering that produced nothing) fails the
+	// step unless the workflow says it is expected.
+	empty := t.TempDir()
+	out, code = run(empty)
+	require.Equal(t, 2, code, out)
+	require.Contains(t, out, "nothing was checked")
+	require.Contains(t, out, "exit 2")
+	out, code = run(empty, "HPGUARD_ARGS=--allow-empty")
+	require.Equal(t, 0, code, out)
 }
 
 // TestPreCommitHook checks the hook definition: it runs `hpguard check` on YAML and JSON files.
@@ -63,6 +75,8 @@ func TestPreCommitHook(t *testing.T) {
 	require.Equal(t, "hpguard", h["id"])
 	require.Equal(t, "golang", h["language"])
 	require.True(t, strings.HasPrefix(h["entry"].(string), "hpguard check"))
+	// The hook passes staged files by name: a staged file without documents is not an input error.
+	require.Contains(t, strings.Fields(h["entry"].(string)), "--allow-empty")
 	require.Equal(t, true, h["pass_filenames"])
 	for _, name := range []string{"a.yaml", "b.yml", "c.json"} {
 		require.Regexp(t, h["files"].(string), name)

@@ -40,6 +40,7 @@ type checkParams struct {
 	color      string
 	workers    int
 	engine     string
+	allowEmpty bool
 	limits     manifest.Options
 }
 
@@ -54,7 +55,9 @@ func newCheckCmd() *cobra.Command {
 		Short: "Check manifests against the HostProcess policies",
 		Long: "check reads Kubernetes manifests (files, directories searched recursively for .yaml, .yml and\n" +
 			".json, or - for standard input), evaluates every workload with the embedded policies and reports\n" +
-			"the findings. Exit status: 0 no failing finding, 1 failing findings, 2 an input or usage error.",
+			"the findings. Exit status: 0 no failing finding, 1 failing findings, 2 an input or usage error.\n" +
+			"Input that holds no document (empty standard input, a directory without manifests) is an input\n" +
+			"error unless --allow-empty is given.",
 		Example: "  hpguard check examples/\n  helm template ./chart | hpguard check -\n  hpguard check -o sarif --profile strict manifests/ > hpguard.sarif",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -76,6 +79,7 @@ func newCheckCmd() *cobra.Command {
 	f.StringVar(&p.color, "color", p.color, "colour the text output: auto, always or never")
 	f.StringVar(&p.engine, "engine", p.engine, "evaluation engine: opa (the shipped Rego), gatekeeper (the shipped ConstraintTemplates and Constraints in Gatekeeper's engine) or cel (the shipped ValidatingAdmissionPolicies in the API server's CEL machinery)")
 	f.IntVar(&p.workers, "workers", 0, "parallel evaluations (default: number of CPUs)")
+	f.BoolVar(&p.allowEmpty, "allow-empty", false, "pass when the input holds no document (empty standard input, a directory without manifests) instead of exiting 2")
 	f.Int64Var(&p.limits.MaxFileBytes, "max-file-size", p.limits.MaxFileBytes, "largest input file in bytes")
 	f.IntVar(&p.limits.MaxDocumentBytes, "max-document-size", p.limits.MaxDocumentBytes, "largest single document in bytes")
 	f.IntVar(&p.limits.MaxDepth, "max-depth", p.limits.MaxDepth, "deepest nesting of a document")
@@ -266,7 +270,7 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 	prog := newProgress(stderr, p.quiet)
 	rep, err := check.Run(ctx, check.Options{
 		Paths: args, Stdin: stdin, Evaluator: ev, Profile: profile, Workers: p.workers, Limits: p.limits,
-		Progress: prog.update,
+		Progress: prog.update, AllowEmpty: p.allowEmpty,
 	})
 	prog.finish()
 	if err != nil {
@@ -276,6 +280,17 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 	opts := report.Options{Color: color, Verbose: p.verbose, Rules: reportRules(pol.Ruleset, prof), ToolVersion: v}
 	if err := reporter.Write(stdout, rep, opts); err != nil {
 		return fmt.Errorf("write report: %w", err)
+	}
+	if check.EmptyRun(rep) && p.output != "text" {
+		// The report says why; say it where a redirected report is not seen.
+		names := make([]string, len(args))
+		for i, a := range args {
+			names[i] = a
+			if a == "-" {
+				names[i] = "<stdin>"
+			}
+		}
+		return &exitError{code: exitError2, err: fmt.Errorf("no document to check in %s: see the report; pass --allow-empty if that is expected", strings.Join(names, " "))}
 	}
 	if code := check.ExitCode(rep, p.failOn); code != 0 {
 		return &exitError{code: code}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/text/encoding/unicode"
 
 	"github.com/hpguard/hpguard/internal/report"
 )
@@ -139,7 +140,8 @@ func TestCheckExitCodes(t *testing.T) {
 		{"opt in silences the warning", []string{"check", "--fail-on", "warn", "--set", "least-privilege-account.allowLocalSystem=true", "testdata/check/list.yaml"}, "", 0, "0 warn"},
 		{"json input", []string{"check", "testdata/check/pod.json"}, "", 1, "built-in privileged group"},
 		{"broken yaml in one of several files", []string{"check", "testdata/check/broken.yaml", "testdata/check/list.yaml"}, "", 2, "ERROR"},
-		{"empty file", []string{"check", "testdata/check/empty.yaml"}, "", 0, "0 documents in 1 file"},
+		{"empty file", []string{"check", "testdata/check/empty.yaml"}, "", 2, "testdata/check/empty.yaml is empty (0 bytes): nothing was checked"},
+		{"empty file allowed", []string{"check", "--allow-empty", "testdata/check/empty.yaml"}, "", 0, "0 documents in 1 file"},
 		{"missing path", []string{"check", "testdata/check/nope.yaml"}, "", 2, "nope.yaml"},
 		{"stdin", []string{"check", "-"}, "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: i, securityContext: {windowsOptions: {hostProcess: true}}}]\n", 1, "<stdin>"},
 		{"stdin non-workload", []string{"check", "-v", "-"}, "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n", 0, "skipped"},
@@ -349,4 +351,141 @@ func TestREADMEQuickStartOutput(t *testing.T) {
 	out, _, code := run(t, "", "check", "--color", "never", "examples/")
 	require.Equal(t, 1, code)
 	require.Equal(t, block, out, "README's sample output is out of date: paste the output of `go run ./cmd/hpguard check examples/`")
+}
+
+// TestCheckInputs: each path on its own, links followed, encodings kubectl reads, and empty input
+// as an error unless --allow-empty, through the command.
+func TestCheckInputs(t *testing.T) {
+	dir := t.TempDir()
+	pod, err := os.ReadFile("testdata/check/workloads.yaml")
+	require.NoError(t, err)
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o700))
+		require.NoError(t, os.WriteFile(p, data, 0o600))
+		return p
+	}
+	encode := func(e unicode.Endianness) []byte {
+		b, err := unicode.UTF16(e, unicode.UseBOM).NewEncoder().Bytes(pod)
+		require.NoError(t, err)
+		return b
+	}
+	utf8File := write("utf8/w.yaml", pod)
+	write("le/w.yaml", encode(unicode.LittleEndian))
+	write("be/w.yaml", encode(unicode.BigEndian))
+	write("latin1/w.yaml", append([]byte("# r\xe9sum\xe9 in Latin-1\n"), pod...))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "empty"), 0o700))
+	link := filepath.Join(dir, "link")
+	require.NoError(t, os.Symlink(filepath.Join(dir, "utf8"), link))
+	missing := filepath.Join(dir, "missing.yaml")
+
+	// The UTF-8 file's JSON report, with the file name to replace.
+	want, _, code := run(t, "", "check", "-o", "json", utf8File)
+	require.Equal(t, 1, code)
+	for _, tt := range []struct{ name, path string }{
+		{"link to a directory", link}, {"UTF-16LE", filepath.Join(dir, "le")}, {"UTF-16BE", filepath.Join(dir, "be")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := run(t, "", "check", "-o", "json", tt.path)
+			require.Equal(t, 1, code, errOut)
+			require.Equal(t, strings.ReplaceAll(want, utf8File, filepath.Join(tt.path, "w.yaml")), out, "same documents, lines and findings as UTF-8")
+		})
+	}
+	t.Run("invalid UTF-8 in a comment", func(t *testing.T) {
+		out, errOut, code := run(t, "", "check", "-o", "json", filepath.Join(dir, "latin1"))
+		require.Equal(t, 1, code, errOut)
+		var got, base report.Report
+		require.NoError(t, json.Unmarshal([]byte(out), &got))
+		require.NoError(t, json.Unmarshal([]byte(want), &base))
+		require.Equal(t, base.Summary, got.Summary)
+		require.Equal(t, base.Results[0].Line+1, got.Results[0].Line, "one comment line more")
+	})
+
+	tests := []struct {
+		name     string
+		args     []string
+		stdin    string
+		code     int
+		contains []string // in stdout
+		stderr   string
+	}{
+		{"missing path among good ones", []string{"check", utf8File, missing, link}, "", 2,
+			[]string{missing + " (document 0)\n  ERROR " + missing + ": cannot read: no such file or directory", "w.yaml:2 DaemonSet kube-system/agent", "link/w.yaml:2 DaemonSet"}, ""},
+		{"empty stdin", []string{"check", "-"}, "", 2, []string{"<stdin> is empty (0 bytes): nothing was checked", "set -o pipefail", "--allow-empty"}, ""},
+		{"empty stdin, JSON report", []string{"check", "-o", "json", "-"}, "", 2, []string{`"status": "error"`, "<stdin> is empty"},
+			"no document to check in <stdin>: see the report; pass --allow-empty if that is expected"},
+		{"empty stdin allowed", []string{"check", "--allow-empty", "-"}, "", 0, []string{"0 documents in 1 file"}, ""},
+		{"directory without manifests", []string{"check", filepath.Join(dir, "empty")}, "", 2, []string{"holds no file named *.json, *.yaml, *.yml"}, ""},
+		{"directory without manifests allowed", []string{"check", "--allow-empty", filepath.Join(dir, "empty")}, "", 0, []string{"0 documents in 0 files"}, ""},
+		{"UTF-32 refused", []string{"check", "-"}, "\xff\xfe\x00\x00a\x00\x00\x00", 2, []string{"UTF-32 text"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := run(t, tt.stdin, tt.args...)
+			require.Equal(t, tt.code, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+			for _, c := range tt.contains {
+				require.Contains(t, out, c)
+			}
+			require.Equal(t, tt.stderr, errOut)
+		})
+	}
+}
+
+// TestCheckReaderErrorsSameForEveryEngine: what kubectl refuses is refused by the reader, so every
+// engine reports it identically (exit 2, same error text); what kubectl accepts (an integer beyond
+// int64, 1e400 in YAML, where it is a string) every engine checks.
+func TestCheckReaderErrorsSameForEveryEngine(t *testing.T) {
+	dir := t.TempDir()
+	const head = `{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},` + "\n"
+	const spec = `"containers": [{"name": "c", "image": "i", "securityContext": {"windowsOptions": {"hostProcess": true}}}]`
+	refused := map[string]string{
+		"overflow.json":  head + `"spec": {"terminationGracePeriodSeconds": 1e400, ` + spec + `}}`,
+		"negative.json":  head + `"spec": {` + spec + `,` + "\n" + `"activeDeadlineSeconds": -1e999}}`,
+		"utf16-nul.yaml": "a\x00p\x00i\x00",
+	}
+	accepted := map[string]string{
+		"huge-int.json": head + `"spec": {"terminationGracePeriodSeconds": 99999999999999999999, ` + spec + `}}`,
+		"yaml-1e400.yaml": "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {x: 1e400}}\nspec:\n  terminationGracePeriodSeconds: 99999999999999999999\n" +
+			"  containers: [{name: c, image: i, securityContext: {windowsOptions: {hostProcess: true}}}]\n",
+	}
+	wantErr := map[string]string{
+		"overflow.json": "overflow.json:2: spec.terminationGracePeriodSeconds: number 1e400 is out of range: kubectl cannot decode it as a float64 " +
+			"and refuses the document; write a number within ±1.8e308, or quote it to make it a string",
+		"negative.json": "negative.json:3: spec.activeDeadlineSeconds: number -1e999 is out of range: kubectl cannot decode it as a float64 " +
+			"and refuses the document; write a number within ±1.8e308, or quote it to make it a string",
+		"utf16-nul.yaml": "utf16-nul.yaml:1: binary file: NUL byte on line 1",
+	}
+	for name, content := range refused {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
+		var first string
+		for _, eng := range []string{"opa", "gatekeeper", "cel"} {
+			out, errOut, code := run(t, "", "check", "-o", "json", "--engine", eng, filepath.Join(dir, name))
+			require.Equal(t, 2, code, "%s with %s: %s", name, eng, errOut)
+			var rep report.Report
+			require.NoError(t, json.Unmarshal([]byte(out), &rep))
+			require.Len(t, rep.Results, 1)
+			require.Equal(t, report.StatusError, rep.Results[0].Status)
+			msg := strings.ReplaceAll(rep.Results[0].Error, dir+string(filepath.Separator), "")
+			require.True(t, strings.HasPrefix(msg, wantErr[name]), "%s with %s: %s", name, eng, msg)
+			if first == "" {
+				first = out
+			}
+			require.Equal(t, first, out, "%s: %s reports it differently from opa", name, eng)
+		}
+	}
+	for name, content := range accepted {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
+		var first string
+		for _, eng := range []string{"opa", "gatekeeper", "cel"} {
+			out, errOut, code := run(t, "", "check", "-o", "json", "--engine", eng, filepath.Join(dir, name))
+			require.Equal(t, 1, code, "%s with %s: %s", name, eng, errOut)
+			var rep report.Report
+			require.NoError(t, json.Unmarshal([]byte(out), &rep))
+			require.Equal(t, 1, rep.Summary.Checked, "%s with %s", name, eng)
+			if first == "" {
+				first = out
+			}
+			require.Equal(t, first, out, "%s: %s and opa disagree", name, eng)
+		}
+	}
 }

@@ -5,8 +5,10 @@ package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -33,6 +35,9 @@ type Options struct {
 	Limits manifest.Options
 	// Progress, when set, is called after each evaluated document with the running count.
 	Progress func(done int)
+	// AllowEmpty makes a run that finds no document a pass (--allow-empty). Otherwise it is an
+	// input error: one error result per argument, saying what was read.
+	AllowEmpty bool
 }
 
 // workloadGroups maps each workload kind to the API groups it is a workload in.
@@ -77,12 +82,16 @@ type job struct {
 // failures that are not about an input (an input problem is a result with status error).
 // Files are split into documents in order; a bounded pool of workers decodes and evaluates them,
 // so memory holds the results but not the inputs, and results keep the input order.
+//
+// Each argument is expanded on its own: a path that cannot be read is an error result for that path
+// and the others are still checked.
 func Run(ctx context.Context, opts Options) (*report.Report, error) {
-	files, expandErr := manifest.Expand(opts.Paths)
-	var slots []*slot
-	if expandErr != nil {
-		slots = append(slots, &slot{results: []*report.Result{{File: strings.Join(opts.Paths, " "), Status: report.StatusError, Error: expandErr.Error(), Findings: []report.Finding{}}}})
+	inputs := manifest.Expand(opts.Paths)
+	stdin := &countReader{r: opts.Stdin}
+	if opts.Stdin == nil {
+		stdin = nil
 	}
+	var slots []*slot
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -121,12 +130,22 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 			}
 		}()
 	}
-	for _, f := range files {
+	files := 0
+	for _, in := range inputs {
 		if failed.Load() || ctx.Err() != nil {
 			break
 		}
-		name := displayName(f)
-		err := manifest.StreamPending(f, opts.Stdin, opts.Limits, func(p manifest.Pending) {
+		name := displayName(in.Path)
+		if in.Err != nil {
+			slots = append(slots, &slot{results: []*report.Result{inputError(name, in.Err)}})
+			continue
+		}
+		files++
+		var r io.Reader
+		if stdin != nil {
+			r = stdin
+		}
+		err := manifest.StreamPending(in.Path, r, opts.Limits, func(p manifest.Pending) {
 			s := &slot{file: name}
 			slots = append(slots, s)
 			select {
@@ -135,7 +154,7 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 			}
 		})
 		if err != nil {
-			slots = append(slots, &slot{results: []*report.Result{{File: name, Status: report.StatusError, Error: err.Error(), Findings: []report.Finding{}}}})
+			slots = append(slots, &slot{results: []*report.Result{inputError(name, err)}})
 		}
 	}
 	close(jobs)
@@ -162,8 +181,91 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 			index++
 		}
 	}
-	rep.Summary = report.Summarize(rep.Results, len(files))
+	if len(rep.Results) == 0 && !opts.AllowEmpty {
+		var n int64
+		if stdin != nil {
+			n = stdin.n
+		}
+		rep.Results = emptyRun(opts.Paths, inputs, n)
+	}
+	rep.Summary = report.Summarize(rep.Results, files)
 	return rep, nil
+}
+
+// inputError is the result for a file or path that cannot be read.
+func inputError(name string, err error) *report.Result {
+	r := &report.Result{File: name, Status: report.StatusError, Error: err.Error(), Findings: []report.Finding{}}
+	var pe *manifest.Error
+	if errors.As(err, &pe) {
+		r.Line = pe.Line
+	}
+	return r
+}
+
+// nothingChecked is in the message of every result of emptyRun.
+const nothingChecked = "nothing was checked, which is not a pass"
+
+// EmptyRun reports whether the report is that of a run that found no document (without
+// AllowEmpty): its only results are those explaining why.
+func EmptyRun(r *report.Report) bool {
+	for _, res := range r.Results {
+		if res.Status != report.StatusError || res.Line != 0 || !strings.Contains(res.Error, nothingChecked) {
+			return false
+		}
+	}
+	return len(r.Results) > 0
+}
+
+// countReader counts the bytes read from standard input, for emptyRun.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// emptyRun explains, with one error result per argument, that a run found no document to check
+// and what it read instead: an empty input is more likely a failed `helm template` or a wrong path
+// than a pass (kubectl apply refuses it too: "no objects passed to apply").
+func emptyRun(args []string, inputs []manifest.Input, stdinBytes int64) []report.Result {
+	const what = nothingChecked
+	const allow = "pass --allow-empty if an input without manifests is expected"
+	exts := strings.Join(manifest.Extensions, ", ")
+	var out []report.Result
+	for _, arg := range args {
+		var found []string
+		for _, in := range inputs {
+			if in.Arg == arg {
+				found = append(found, in.Path)
+			}
+		}
+		var msg string
+		switch fi, err := os.Stat(arg); {
+		case arg == "-" && stdinBytes == 0:
+			msg = fmt.Sprintf("<stdin> is empty (0 bytes): %s. If it is the output of `helm template` or `kustomize build`, "+
+				"that command failed: see its errors, and run the pipeline with `set -o pipefail`; or %s", what, allow)
+		case arg == "-":
+			msg = fmt.Sprintf("<stdin> holds no Kubernetes object (%d bytes of blank lines, comments or empty Lists): %s. "+
+				"Check the command that produced it, or %s", stdinBytes, what, allow)
+		case err == nil && fi.IsDir() && len(found) == 0:
+			msg = fmt.Sprintf("%s holds no file named *%s (searched recursively, following symbolic links): %s. "+
+				"Check the path, or %s", arg, strings.Join(manifest.Extensions, ", *"), what, allow)
+		case err == nil && fi.IsDir():
+			msg = fmt.Sprintf("%s: none of its %d %s files holds a Kubernetes object (only blank lines, comments or empty Lists): %s. "+
+				"Check the files, or %s", arg, len(found), exts, what, allow)
+		case err == nil && fi.Size() == 0:
+			msg = fmt.Sprintf("%s is empty (0 bytes): %s. Check the file, or %s", arg, what, allow)
+		default:
+			msg = fmt.Sprintf("%s holds no Kubernetes object (only blank lines, comments or empty Lists): %s. "+
+				"Check the file, or %s", arg, what, allow)
+		}
+		out = append(out, report.Result{File: displayName(arg), Status: report.StatusError, Error: msg, Findings: []report.Finding{}})
+	}
+	return out
 }
 
 // evaluate classifies one decoded document and evaluates it when it is a workload. The error is

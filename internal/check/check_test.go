@@ -3,12 +3,20 @@ package check
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/text/encoding/unicode"
 
 	"github.com/hpguard/hpguard/internal/engine"
 	"github.com/hpguard/hpguard/internal/manifest"
@@ -132,4 +140,126 @@ func TestCancelledRun(t *testing.T) {
 			t.Fatalf("workers %d: %v", workers, err)
 		}
 	}
+}
+
+// TestRunInputs: each argument is read on its own, links are followed, the encodings kubectl reads
+// give the same report, and a run that finds nothing to check is an error unless AllowEmpty.
+func TestRunInputs(t *testing.T) {
+	ctx := context.Background()
+	p, err := engine.LoadPolicy(policies.Rego())
+	require.NoError(t, err)
+	opa, err := engine.NewOPA(ctx, p, "hostprocess", nil)
+	require.NoError(t, err)
+	const pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    image: i\n" +
+		"    securityContext: {windowsOptions: {hostProcess: true}}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\n"
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
+		require.NoError(t, os.WriteFile(path, data, 0o600))
+		return path
+	}
+	utf16 := func(e unicode.Endianness) []byte {
+		b, err := unicode.UTF16(e, unicode.UseBOM).NewEncoder().Bytes([]byte(pod))
+		require.NoError(t, err)
+		return b
+	}
+	good := write("good/pod.yaml", []byte(pod))
+	le := write("le.yaml", utf16(unicode.LittleEndian))
+	be := write("be.yaml", utf16(unicode.BigEndian))
+	big := write("big.json", []byte(`{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},`+"\n"+`"spec": {"replicas": 1e400}}`))
+	empty := filepath.Join(dir, "empty")
+	require.NoError(t, os.Mkdir(empty, 0o700))
+	write("empty/notes.txt", []byte("not a manifest"))
+	comments := write("comments.yaml", []byte("# nothing here\n---\n"))
+	link := filepath.Join(dir, "link")
+	require.NoError(t, os.Symlink(filepath.Join(dir, "good"), link))
+	require.NoError(t, os.Symlink("..", filepath.Join(dir, "good", "up")))
+	missing := filepath.Join(dir, "missing.yaml")
+
+	// row renders a result: "file status [line] error-or-findings".
+	row := func(r report.Result) string {
+		s := strings.TrimPrefix(r.File, dir+string(filepath.Separator)) + " " + string(r.Status)
+		if r.Error != "" {
+			s += fmt.Sprintf(" %d %s", r.Line, strings.ReplaceAll(r.Error, dir+string(filepath.Separator), ""))
+		}
+		for _, f := range r.Findings {
+			s += fmt.Sprintf(" %s@%d", f.Rule, f.Line)
+		}
+		return s
+	}
+	run := func(paths []string, stdin string, allowEmpty bool) []string {
+		rep, err := Run(ctx, Options{Paths: paths, Stdin: strings.NewReader(stdin), Evaluator: opa, Profile: "hostprocess",
+			Workers: 2, Limits: manifest.DefaultOptions(), AllowEmpty: allowEmpty})
+		require.NoError(t, err)
+		require.Equal(t, len(rep.Results), rep.Summary.Documents)
+		out := []string{}
+		for _, r := range rep.Results {
+			out = append(out, row(r))
+		}
+		return out
+	}
+	goodRows := run([]string{good}, "", false)
+	require.Len(t, goodRows, 2)
+	require.Contains(t, goodRows[0], "good/pod.yaml checked ")
+	require.Contains(t, goodRows[0], " host-network-required@4")
+	require.Equal(t, "good/pod.yaml skipped", goodRows[1])
+	notFound := "cannot read: no such file or directory; check the path (a shell pattern that matches no file is passed as is)"
+	noEmpty := "nothing was checked, which is not a pass"
+	tests := []struct {
+		name       string
+		paths      []string
+		stdin      string
+		allowEmpty bool
+		want       []string
+	}{
+		{name: "a missing path among good ones", paths: []string{good, missing, "-"}, stdin: pod,
+			want: append(append(slices.Clone(goodRows), "missing.yaml error 0 missing.yaml: "+notFound),
+				strings.ReplaceAll(goodRows[0], "good/pod.yaml", "<stdin>"), strings.ReplaceAll(goodRows[1], "good/pod.yaml", "<stdin>"))},
+		{name: "a link to a directory, with a loop inside", paths: []string{link},
+			want: append(replaceAll(goodRows, "good/pod.yaml", "link/pod.yaml"),
+				"link/up error 0 link/up: symbolic link loop: the link leads to "+mustReal(t, dir)+
+					", which contains it, and is not followed: remove the link, or pass the directories it should add as arguments")},
+		{name: "UTF-16LE", paths: []string{le}, want: replaceAll(goodRows, "good/pod.yaml", "le.yaml")},
+		{name: "UTF-16BE", paths: []string{be}, want: replaceAll(goodRows, "good/pod.yaml", "be.yaml")},
+		{name: "a number kubectl refuses", paths: []string{big, good},
+			want: append([]string{"big.json error 1 big.json:2: spec.replicas: number 1e400 is out of range: kubectl cannot decode it as a float64 " +
+				"and refuses the document; write a number within ±1.8e308, or quote it to make it a string"}, goodRows...)},
+		{name: "empty stdin", paths: []string{"-"},
+			want: []string{"<stdin> error 0 <stdin> is empty (0 bytes): " + noEmpty + ". If it is the output of `helm template` or `kustomize build`, " +
+				"that command failed: see its errors, and run the pipeline with `set -o pipefail`; or pass --allow-empty if an input without manifests is expected"}},
+		{name: "empty stdin allowed", paths: []string{"-"}, allowEmpty: true, want: []string{}},
+		{name: "stdin of comments", paths: []string{"-"}, stdin: "# c\n---\n",
+			want: []string{"<stdin> error 0 <stdin> holds no Kubernetes object (8 bytes of blank lines, comments or empty Lists): " + noEmpty +
+				". Check the command that produced it, or pass --allow-empty if an input without manifests is expected"}},
+		{name: "a directory without manifests and a file of comments", paths: []string{empty, comments},
+			want: []string{
+				"empty error 0 empty holds no file named *.json, *.yaml, *.yml (searched recursively, following symbolic links): " + noEmpty +
+					". Check the path, or pass --allow-empty if an input without manifests is expected",
+				"comments.yaml error 0 comments.yaml holds no Kubernetes object (only blank lines, comments or empty Lists): " + noEmpty +
+					". Check the file, or pass --allow-empty if an input without manifests is expected"}},
+		{name: "empty inputs allowed", paths: []string{empty, comments, "-"}, allowEmpty: true, want: []string{}},
+		{name: "empty inputs beside a missing path: only the missing path", paths: []string{empty, missing},
+			want: []string{"missing.yaml error 0 missing.yaml: " + notFound}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, run(tt.paths, tt.stdin, tt.allowEmpty))
+		})
+	}
+}
+
+func replaceAll(rows []string, old, new string) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = strings.ReplaceAll(r, old, new)
+	}
+	return out
+}
+
+func mustReal(t *testing.T, p string) string {
+	t.Helper()
+	r, err := filepath.EvalSymlinks(p)
+	require.NoError(t, err)
+	return r
 }

@@ -11,12 +11,15 @@ var (
 	// ErrTooLarge: a file or document is over its size limit, or a document
 	// expands beyond MaxDocumentBytes through YAML aliases (billion laughs).
 	ErrTooLarge = errors.New("too large")
-	// ErrBinary: the file is not UTF-8 text (NUL byte or invalid UTF-8).
-	ErrBinary = errors.New("not UTF-8 text")
+	// ErrBinary: the file is not text kubectl reads: a NUL byte in the decoded
+	// text (a binary file, or UTF-16 or UTF-32 without a byte order mark), or a
+	// UTF-32 byte order mark.
+	ErrBinary = errors.New("not text")
 	// ErrTooDeep: a document nests deeper than MaxDepth.
 	ErrTooDeep = errors.New("nesting too deep")
 	// ErrSyntax: the document is not valid YAML/JSON or cannot be converted
-	// to JSON (unknown anchor, .inf, content after "...", bad "---" line...).
+	// to JSON (unknown anchor, .inf, content after "...", bad "---" line, a
+	// JSON number out of float64 range...).
 	ErrSyntax = errors.New("syntax error")
 	// ErrNotObject: the document (or List item) is not a mapping, or a List
 	// has no valid items array.

@@ -1,10 +1,14 @@
 // Package manifest reads Kubernetes manifests the way kubectl does, so that what
 // hpguard evaluates is the object the cluster would get:
 //
+//   - The bytes are decoded like kubectl decodes them (see textReader): UTF-8,
+//     or UTF-16LE/BE after a byte order mark; invalid UTF-8 is replaced with
+//     U+FFFD; a leading UTF-8 byte order mark is dropped. Lines are those of
+//     the decoded text.
 //   - A stream whose first non-space character is "{" is read as a stream of JSON
 //     values with encoding/json; if a value fails to decode before the second
 //     one, the rest is read as YAML (k8s.io/apimachinery/pkg/util/yaml
-//     YAMLOrJSONDecoder). A leading UTF-8 BOM is stripped.
+//     YAMLOrJSONDecoder).
 //   - YAML is split like kubectl's YAMLReader: on lines starting with "---"
 //     followed only by spaces or a comment, with "\r\n" read as "\n". Each chunk
 //     is converted with sigs.k8s.io/yaml YAMLToJSON (yaml.v2, YAML 1.1):
@@ -24,9 +28,11 @@
 // document end marker, a "---" line followed by other text (the next documents
 // are still read), explicit null documents, List items that are lists, lists
 // whose items is null or not an array, and kinds ending in "List" without items.
+// A JSON number kubectl cannot decode (out of float64 range, such as 1e400) is
+// a Document error too, as it is for kubectl.
 //
-// Limits: a file over MaxFileBytes or not UTF-8 text (NUL byte, invalid UTF-8,
-// which includes UTF-16) is a file error. A document over MaxDocumentBytes,
+// Limits: a file over MaxFileBytes or not text kubectl reads (a NUL byte in
+// the decoded text, a UTF-32 byte order mark) is a file error. A document over MaxDocumentBytes,
 // nested deeper than MaxDepth, or whose aliases would expand it beyond
 // MaxDocumentBytes (billion laughs, or a long string aliased many times, which
 // yaml.v2's own alias ratio check lets through) is a Document error. Input is
@@ -39,10 +45,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -170,48 +173,8 @@ func (d *Document) FieldLine(path string) int {
 	return line
 }
 
-// Expand turns user arguments into the list of files to read: files as given, directories walked
-// recursively for .yaml/.yml/.json (the extensions kubectl reads; sorted by path), "-" for stdin.
-// A missing path is an error; a directory without manifests adds nothing.
-func Expand(args []string) ([]string, error) {
-	var files []string
-	for _, arg := range args {
-		if arg == "-" {
-			files = append(files, arg)
-			continue
-		}
-		fi, err := os.Stat(arg)
-		if err != nil {
-			return nil, err
-		}
-		if !fi.IsDir() {
-			files = append(files, arg)
-			continue
-		}
-		var found []string
-		err = filepath.WalkDir(arg, func(p string, e fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			switch filepath.Ext(p) {
-			case ".yaml", ".yml", ".json":
-				if !e.IsDir() {
-					found = append(found, p)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		slices.Sort(found)
-		files = append(files, found...)
-	}
-	return files, nil
-}
-
 // ReadFile reads one file (or "-" = stdin from the given reader) and returns its documents in order.
-// A file-level error (cannot open, too big, binary/not UTF-8 text) is returned as error; document-level
+// A file-level error (cannot open, too big, not text) is returned as error, an *Error; document-level
 // problems are Documents with Err set, and the other documents are still returned.
 func ReadFile(path string, stdin io.Reader, opts Options) ([]Document, error) {
 	opts = opts.withDefaults()
@@ -223,7 +186,7 @@ func ReadFile(path string, stdin io.Reader, opts Options) ([]Document, error) {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, pathError(path, err)
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > opts.MaxFileBytes {
@@ -245,7 +208,7 @@ func StreamFile(path string, stdin io.Reader, opts Options, fn func(Document)) e
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return pathError(path, err)
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > opts.MaxFileBytes {
@@ -273,7 +236,7 @@ func StreamPending(path string, stdin io.Reader, opts Options, fn func(Pending))
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return pathError(path, err)
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > opts.MaxFileBytes {

@@ -599,6 +599,11 @@ func TestDeepNesting(t *testing.T) {
 	}
 }
 
+const (
+	nulAdvice   = "kubectl reads UTF-8 text, or UTF-16 with a byte order mark (a UTF-16 or UTF-32 file without one has NUL bytes): save the file as UTF-8"
+	utf32Advice = "kubectl reads UTF-8, or UTF-16 with a byte order mark; save the file as UTF-8"
+)
+
 func TestFileErrors(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -606,12 +611,13 @@ func TestFileErrors(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"apiVersion: v1\x00", Options{}, ErrBinary, "x.yaml: binary file: NUL byte at offset 14"},
-		{podA + "x: \xff\xfe\n", Options{}, ErrBinary, "x.yaml: binary file: invalid UTF-8 at offset 48"},
-		{"\xff\xfea\x00", Options{}, ErrBinary, "x.yaml: binary file: NUL byte at offset 3"},
-		{"\xef\xbb", Options{}, ErrBinary, "x.yaml: binary file: invalid UTF-8 at offset 0"},
-		{"a: \xe2\x82\xacb\xe2\x82\n", Options{}, ErrBinary, "x.yaml: binary file: invalid UTF-8 at offset 7"},
-		{jsonA + "\x00", Options{}, ErrBinary, "x.yaml: binary file: NUL byte at offset 62"},
+		{"apiVersion: v1\x00", Options{}, ErrBinary, "x.yaml:1: binary file: NUL byte on line 1; " + nulAdvice},
+		{podA + "x: \x00\n", Options{}, ErrBinary, "x.yaml:4: binary file: NUL byte on line 4; " + nulAdvice},
+		{"a\x00p\x00i\x00", Options{}, ErrBinary, "x.yaml:1: binary file: NUL byte on line 1; " + nulAdvice},
+		{"\xff\xfea\x00\n\x00\x00\x00", Options{}, ErrBinary, "x.yaml:2: binary file: NUL byte on line 2; " + nulAdvice},
+		{jsonA + "\n\n\x00", Options{}, ErrBinary, "x.yaml:3: binary file: NUL byte on line 3; " + nulAdvice},
+		{"\xff\xfe\x00\x00a\x00\x00\x00", Options{}, ErrBinary, "x.yaml: UTF-32 text (byte order mark FF FE 00 00): " + utf32Advice},
+		{"\x00\x00\xfe\xff\x00\x00\x00a", Options{}, ErrBinary, "x.yaml: UTF-32 text (byte order mark 00 00 FE FF): " + utf32Advice},
 		{podA, Options{MaxFileBytes: 10}, ErrTooLarge, "x.yaml: file larger than 10 bytes"},
 	}
 	for _, tt := range tests {
@@ -644,9 +650,10 @@ func TestReadFile(t *testing.T) {
 	if err != nil || len(docs) != 1 || docs[0].File != "<stdin>" || docs[0].Object["x"] != "café 😀" {
 		t.Errorf("stdin: got %v, %v", summary(docs), err)
 	}
-	_, err = ReadFile("-", iotest.OneByteReader(strings.NewReader(podA+"x: \xe2\x82A\n")), Options{})
-	if !errors.Is(err, ErrBinary) || err.Error() != "<stdin>: binary file: invalid UTF-8 at offset 48" {
-		t.Errorf("stdin invalid UTF-8 across reads: got %v", err)
+	// Invalid UTF-8 is replaced with U+FFFD, like kubectl does, also across reads.
+	docs, err = ReadFile("-", iotest.OneByteReader(strings.NewReader(podA+"x: \xe2\x82A\n")), Options{})
+	if err != nil || len(docs) != 1 || docs[0].Object["x"] != "\uFFFDA" {
+		t.Errorf("stdin invalid UTF-8 across reads: got %v, %v", summary(docs), err)
 	}
 	ioErr := errors.New("disk on fire")
 	if _, err = ReadFile("-", iotest.TimeoutReader(strings.NewReader(podA)), Options{}); !errors.Is(err, iotest.ErrTimeout) {
@@ -658,41 +665,13 @@ func TestReadFile(t *testing.T) {
 	if _, err = ReadFile("-", nil, Options{}); err == nil {
 		t.Errorf("nil stdin: no error")
 	}
-	_, err = ReadFile("-", iotest.OneByteReader(strings.NewReader(podA+"x: caf\xc3")), Options{})
-	if !errors.Is(err, ErrBinary) || err.Error() != "<stdin>: binary file: invalid UTF-8 at offset 51" {
-		t.Errorf("stdin truncated UTF-8: got %v", err)
+	docs, err = ReadFile("-", iotest.OneByteReader(strings.NewReader(podA+"x: caf\xc3")), Options{})
+	if err != nil || len(docs) != 1 || docs[0].Object["x"] != "caf\uFFFD" {
+		t.Errorf("stdin truncated UTF-8: got %v, %v", summary(docs), err)
 	}
-}
-
-func TestExpand(t *testing.T) {
-	dir := t.TempDir()
-	for _, f := range []string{"b.yaml", "a.yml", "c.json", "d.txt", "sub/z.yaml", "sub/deep/y.YAML", "sub/deep/x.yaml", ".hidden.yaml", "e.yaml.bak"} {
-		p := filepath.Join(dir, f)
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Mkdir(filepath.Join(dir, "dir.yaml"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	txt := filepath.Join(dir, "d.txt")
-	got, err := Expand([]string{txt, dir, "-"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{txt}
-	for _, f := range []string{".hidden.yaml", "a.yml", "b.yaml", "c.json", "sub/deep/x.yaml", "sub/z.yaml"} {
-		want = append(want, filepath.Join(dir, f))
-	}
-	want = append(want, "-")
-	if !slices.Equal(got, want) {
-		t.Errorf("got\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
-	}
-	if _, err := Expand([]string{dir, filepath.Join(dir, "missing")}); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("missing path: got %v", err)
+	var pe *Error
+	if _, err := ReadFile(filepath.Join(dir, "missing.yaml"), nil, Options{}); !errors.As(err, &pe) || pe.File != filepath.Join(dir, "missing.yaml") {
+		t.Errorf("missing: got %v, want an *Error for the path", err)
 	}
 }
 

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -14,6 +16,8 @@ import (
 
 	yamlv2 "go.yaml.in/yaml/v2"
 	yaml "go.yaml.in/yaml/v3"
+	xunicode "golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
 	sigsyaml "sigs.k8s.io/yaml"
 )
 
@@ -25,7 +29,7 @@ const jsonSniff = 4096
 type reader struct {
 	name  string
 	opts  Options
-	file  *checkReader
+	file  *textReader
 	docs  []Document
 	index int // Index of the next document
 	// emit, when set, receives each document as soon as it is read instead of docs.
@@ -48,12 +52,12 @@ func read(name string, r io.Reader, opts Options) ([]Document, error) {
 }
 
 func readWith(name string, r io.Reader, opts Options, emit func(Document)) ([]Document, error) {
-	rd := &reader{name: name, opts: opts, file: &checkReader{r: r, max: opts.MaxFileBytes}, emit: emit}
+	rd := &reader{name: name, opts: opts, file: newTextReader(r, opts.MaxFileBytes), emit: emit}
 	return rd.run()
 }
 
 func readPending(name string, r io.Reader, opts Options, fn func(Pending)) error {
-	rd := &reader{name: name, opts: opts, file: &checkReader{r: r, max: opts.MaxFileBytes}, pending: fn}
+	rd := &reader{name: name, opts: opts, file: newTextReader(r, opts.MaxFileBytes), pending: fn}
 	// JSON documents are decoded as they are read; each is handed over already decoded.
 	rd.emit = func(d Document) { fn(func() []Document { return []Document{d} }) }
 	_, err := rd.run()
@@ -63,9 +67,6 @@ func readPending(name string, r io.Reader, opts Options, fn func(Pending)) error
 func (rd *reader) run() ([]Document, error) {
 	name := rd.name
 	br := bufio.NewReaderSize(rd.file, 64<<10)
-	if b, _ := br.Peek(3); string(b) == "\uFEFF" {
-		_, _ = br.Discard(3)
-	}
 	var err error
 	if head, _ := br.Peek(jsonSniff); bytes.HasPrefix(bytes.TrimLeftFunc(head, unicode.IsSpace), []byte("{")) {
 		err = rd.readJSON(br)
@@ -76,82 +77,104 @@ func (rd *reader) run() ([]Document, error) {
 		err = rd.file.err
 	}
 	if err != nil {
-		return nil, &Error{File: name, Err: err}
+		return nil, &Error{File: name, Line: rd.file.errLine, Err: err}
 	}
 	return rd.docs, nil
 }
 
-// checkReader enforces MaxFileBytes and rejects NUL bytes and invalid UTF-8.
-// Its error is sticky and takes precedence over anything readers above report.
-type checkReader struct {
-	r      io.Reader
-	max    int64
-	n      int64
-	part   []byte // incomplete UTF-8 sequence at the end of the previous read
-	partAt int64  // its offset
-	err    error
+// textReader gives the text of a file as kubectl reads it. kubectl reads every
+// file, and standard input, through
+//
+//	transform.NewReader(f, unicode.BOMOverride(unicode.UTF8.NewDecoder()))
+//
+// (k8s.io/cli-runtime/pkg/resource/visitor.go, FileVisitor.Visit; the
+// transformer is golang.org/x/text/encoding/unicode, override.go and
+// unicode.go). That is:
+//   - a UTF-16LE (FF FE) or UTF-16BE (FE FF) byte order mark switches to
+//     UTF-16, and is dropped; an unpaired surrogate becomes U+FFFD;
+//   - a UTF-8 byte order mark is dropped and the rest passes unchanged (not
+//     repaired: invalid UTF-8 then reaches the YAML parser, which rejects it);
+//   - without a byte order mark the bytes are UTF-8, and each invalid sequence
+//     is replaced with U+FFFD: invalid bytes in a comment are harmless, and in
+//     a value they become U+FFFD in the string kubectl sends;
+//   - there is no UTF-32: its byte order mark reads as UTF-16LE followed by
+//     U+0000, or as UTF-8 with NUL bytes, both rejected by kubectl's YAML
+//     parser ("control characters are not allowed") and JSON decoder.
+//
+// textReader applies the same transformer, so documents, lines and values are
+// those of the decoded text. It also enforces the file size limit (on the bytes
+// before decoding) and makes a file error, with a message that says why, of a
+// UTF-32 byte order mark and of a NUL byte in the decoded text (a binary file,
+// or UTF-16 or UTF-32 without a byte order mark), where kubectl fails on the
+// document. Its error is sticky and takes precedence over anything readers
+// above report.
+type textReader struct {
+	size    *sizeReader
+	raw     *bufio.Reader // the bytes, through size
+	text    io.Reader     // the decoded text, from raw
+	started bool
+	line    int // newlines in the text read so far
+	errLine int // 1-based line of err in the text, 0 when it has none
+	err     error
 }
 
-func (c *checkReader) Read(p []byte) (int, error) {
-	if c.err != nil {
-		return 0, c.err
+func newTextReader(r io.Reader, max int64) *textReader {
+	size := &sizeReader{r: r, max: max}
+	raw := bufio.NewReader(size)
+	return &textReader{size: size, raw: raw, text: transform.NewReader(raw, xunicode.BOMOverride(xunicode.UTF8.NewDecoder()))}
+}
+
+func (t *textReader) Read(p []byte) (int, error) {
+	if t.err != nil {
+		return 0, t.err
 	}
-	n, err := c.r.Read(p)
-	off := c.n
-	c.n += int64(n)
-	if c.n > c.max {
-		c.err = newError(ErrTooLarge, "file larger than %d bytes", c.max)
-	} else if i := bytes.IndexByte(p[:n], 0); i >= 0 {
-		c.err = newError(ErrBinary, "binary file: NUL byte at offset %d", off+int64(i))
-	} else if at := c.invalidAt(p[:n], off, err == io.EOF); at >= 0 {
-		c.err = newError(ErrBinary, "binary file: invalid UTF-8 at offset %d", at)
-	} else if err != nil && err != io.EOF {
-		c.err = err
+	if !t.started {
+		t.started = true
+		if b, _ := t.raw.Peek(4); string(b) == "\xff\xfe\x00\x00" || string(b) == "\x00\x00\xfe\xff" {
+			t.err = newError(ErrBinary, "UTF-32 text (byte order mark % X): kubectl reads UTF-8, or UTF-16 with a byte order mark; save the file as UTF-8", b)
+			return 0, t.err
+		}
 	}
-	if c.err != nil {
-		return 0, c.err
+	n, err := t.text.Read(p)
+	switch {
+	case t.size.err != nil:
+		t.err = t.size.err
+	case bytes.IndexByte(p[:n], 0) >= 0:
+		i := bytes.IndexByte(p[:n], 0)
+		t.errLine = t.line + 1 + bytes.Count(p[:i], []byte{'\n'})
+		t.err = newError(ErrBinary, "binary file: NUL byte on line %d; kubectl reads UTF-8 text, or UTF-16 with a byte order mark "+
+			"(a UTF-16 or UTF-32 file without one has NUL bytes): save the file as UTF-8", t.errLine)
+	case err != nil && err != io.EOF:
+		t.err = err
 	}
+	if t.err != nil {
+		return 0, t.err
+	}
+	t.line += bytes.Count(p[:n], []byte{'\n'})
 	return n, err
 }
 
-// invalidAt returns the offset of the first invalid UTF-8 sequence in b (read
-// at offset off, after the bytes already checked), or -1. A sequence cut by the
-// end of b is completed on the next call; at eof it is invalid.
-func (c *checkReader) invalidAt(b []byte, off int64, eof bool) int64 {
-	for len(c.part) > 0 && len(b) > 0 && !utf8.FullRune(c.part) {
-		c.part, b, off = append(c.part, b[0]), b[1:], off+1
+// sizeReader fails once more than max bytes are read.
+type sizeReader struct {
+	r      io.Reader
+	max, n int64
+	err    error
+}
+
+func (s *sizeReader) Read(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
 	}
-	if len(c.part) > 0 && utf8.FullRune(c.part) {
-		if !utf8.Valid(c.part) {
-			return c.partAt
-		}
-		c.part = c.part[:0]
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	if s.n > s.max {
+		s.err = newError(ErrTooLarge, "file larger than %d bytes", s.max)
+		return 0, s.err
 	}
-	cut := len(b)
-	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax+1; i-- {
-		if utf8.RuneStart(b[i]) {
-			if !utf8.FullRune(b[i:]) {
-				cut = i
-			}
-			break
-		}
+	if err != nil && err != io.EOF {
+		s.err = err
 	}
-	if !utf8.Valid(b[:cut]) {
-		for i := 0; ; {
-			r, n := utf8.DecodeRune(b[i:cut])
-			if r == utf8.RuneError && n <= 1 {
-				return off + int64(i)
-			}
-			i += n
-		}
-	}
-	if cut < len(b) {
-		c.part, c.partAt = append(c.part, b[cut:]...), off+int64(cut)
-	}
-	if eof && len(c.part) > 0 {
-		return c.partAt
-	}
-	return -1
+	return n, err
 }
 
 // readJSON reads a stream of JSON values like kubectl's YAMLOrJSONDecoder: when
@@ -238,7 +261,12 @@ func (rd *reader) jsonDoc(raw []byte, line int) {
 		rd.fail(line, line, newError(ErrTooDeep, "nesting deeper than %d levels", rd.opts.MaxDepth))
 		return
 	}
-	rd.object(obj, &source{text: raw, json: true, base: line - 1}, nil, line, "a JSON array")
+	src := &source{text: raw, json: true, base: line - 1}
+	if at, err := numbers(obj, src, line); err != nil {
+		rd.fail(line, at, err)
+		return
+	}
+	rd.object(obj, src, nil, line, "a JSON array")
 }
 
 // readYAML splits a YAML stream whose first line is file line `line`.
@@ -360,7 +388,14 @@ func (rd *reader) yamlDoc(c chunk) {
 	}
 	first := firstContentLine(c.text)
 	if first < 0 {
-		return // only blank lines and comments: kubectl skips it
+		// Only blank lines and comments: kubectl skips it, unless it is not UTF-8
+		// (after a UTF-8 byte order mark, see textReader), which yaml.v2 rejects.
+		if i := invalidUTF8(c.text); i >= 0 {
+			at := c.line + bytes.Count(c.text[:i], []byte{'\n'})
+			rd.fail(at, at, newError(ErrSyntax, "invalid UTF-8 in a file that starts with a UTF-8 byte order mark, "+
+				"which kubectl's YAML parser rejects: save the file as UTF-8, or remove the byte order mark"))
+		}
+		return
 	}
 	line := c.line + first
 	// Without an anchor ("&") yaml.v2's result is bounded by the text and only
@@ -391,7 +426,12 @@ func (rd *reader) yamlDoc(c chunk) {
 		rd.fail(line, line, err)
 		return
 	}
-	rd.object(obj, &source{text: bytes.Clone(c.text), base: c.line - 1}, root, line, "a YAML sequence")
+	src := &source{text: bytes.Clone(c.text), base: c.line - 1}
+	if at, err := numbers(obj, src, line); err != nil {
+		rd.fail(line, at, err)
+		return
+	}
+	rd.object(obj, src, root, line, "a YAML sequence")
 }
 
 // structure checks a YAML document before yaml.v2 expands its aliases: at
@@ -536,6 +576,76 @@ func decodeJSON(data []byte) (any, error) {
 		return nil, wrapError(ErrSyntax, err)
 	}
 	return v, nil
+}
+
+// numbers checks the numbers of a decoded document as kubectl decodes them:
+// k8s.io/apimachinery/pkg/util/json Unmarshal (UnmarshalCaseSensitivePreserveInts
+// of sigs.k8s.io/json, decodeState.convertNumber), called by the unstructured
+// decoder (pkg/apis/meta/v1/unstructured, unstructuredJSONScheme.decode), reads
+// an integer that fits int64 as int64 and any other number with
+// strconv.ParseFloat(s, 64), failing with "cannot unmarshal number ... into Go
+// value of type float64" when it is out of float64 range. So 99999999999999999999
+// is accepted (as the float64 1e20) and 1e400 refuses the whole document. Only
+// JSON input can hold such a number: in YAML, yaml.v2 resolves a plain scalar
+// that does not parse as a float64 (1e400) to a string, and sigs.k8s.io/yaml
+// writes the others as float64 values. It returns an error naming the field of
+// the first such number (by field path) and its line, or line and nil.
+func numbers(obj any, src *source, line int) (int, error) {
+	var bad []string
+	var walk func(v any, path string)
+	walk = func(v any, path string) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				walk(e, path+fieldStep(k, path == ""))
+			}
+		case []any:
+			for i, e := range v {
+				walk(e, path+"["+strconv.Itoa(i)+"]")
+			}
+		case json.Number:
+			if _, err := strconv.ParseFloat(string(v), 64); err != nil {
+				bad = append(bad, path+"\x00"+string(v))
+			}
+		}
+	}
+	walk(obj, "")
+	if len(bad) == 0 {
+		return line, nil
+	}
+	slices.Sort(bad)
+	path, n, _ := strings.Cut(bad[0], "\x00")
+	more := ""
+	if len(bad) > 1 {
+		more = fmt.Sprintf(" (and %d more)", len(bad)-1)
+	}
+	d := Document{Item: -1, Line: line, src: src}
+	return d.FieldLine(path), newError(ErrSyntax, "%s: number %s is out of range: kubectl cannot decode it as a float64 and refuses the document%s; "+
+		"write a number within ±1.8e308, or quote it to make it a string", path, n, more)
+}
+
+// fieldStep is the field path element for map key k: ".k" (or "k" first), or
+// `["k"]` when k holds characters FieldLine would split on.
+func fieldStep(k string, first bool) string {
+	if k == "" || strings.ContainsAny(k, ".[]\"'") {
+		return "[" + strconv.Quote(k) + "]"
+	}
+	if first {
+		return k
+	}
+	return "." + k
+}
+
+// invalidUTF8 returns the offset of the first invalid UTF-8 sequence in b, or -1.
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 // fail records a document that could not be read; line is where it starts,

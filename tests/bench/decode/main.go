@@ -10,14 +10,14 @@ import (
 )
 
 func main() {
-	files, err := manifest.Expand(os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "decode:", err)
-		os.Exit(2)
-	}
 	docs, errs := 0, 0
-	for _, f := range files {
-		err := manifest.StreamFile(f, os.Stdin, manifest.DefaultOptions(), func(d manifest.Document) {
+	for _, in := range manifest.Expand(os.Args[1:]) {
+		if in.Err != nil {
+			fmt.Fprintln(os.Stderr, "decode:", in.Err)
+			errs++
+			continue
+		}
+		err := manifest.StreamFile(in.Path, os.Stdin, manifest.DefaultOptions(), func(d manifest.Document) {
 			docs++
 			if d.Err != nil {
 				errs++

@@ -1,0 +1,179 @@
+package manifest
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Input is one file to read, found from an argument of Expand, or a path
+// that cannot be read.
+type Input struct {
+	Arg  string // the argument Path comes from
+	Path string // the file to read ("-" for standard input), or the path that cannot be read
+	Err  error  // why Path cannot be read (an *Error for Path), or nil
+}
+
+// Extensions are the file name extensions read in directories: kubectl's
+// (k8s.io/cli-runtime resource.FileExtensions).
+var Extensions = []string{".json", ".yaml", ".yml"}
+
+func hasExtension(p string) bool { return slices.Contains(Extensions, filepath.Ext(p)) }
+
+// Expand turns user arguments into the files to read, each argument on its
+// own: "-" is standard input, a file is read as given (whatever its name), a
+// directory is walked recursively for files named with one of Extensions,
+// sorted by path.
+//
+// Symbolic links are followed: an argument that is a link, a link found in a
+// directory whose name has one of Extensions (to a file), and a link to a
+// directory, walked like a subdirectory. Each directory is walked once per
+// argument: a link to a directory already walked is not walked again (its
+// files are read under the first path found, real directories before links),
+// and a link to a directory that contains it (a loop) is an error.
+//
+// A path that cannot be read (missing, no permission, a dangling link named
+// like a manifest, a loop) is an Input with Err set, in its place; the other
+// paths are still expanded. A directory without manifests adds nothing.
+func Expand(args []string) []Input {
+	var out []Input
+	for _, arg := range args {
+		out = append(out, expand(arg)...)
+	}
+	return out
+}
+
+func expand(arg string) []Input {
+	if arg == "-" {
+		return []Input{{Arg: arg, Path: arg}}
+	}
+	fi, err := os.Stat(arg)
+	if err != nil {
+		return []Input{{Arg: arg, Path: arg, Err: pathError(arg, err)}}
+	}
+	if !fi.IsDir() {
+		return []Input{{Arg: arg, Path: arg}}
+	}
+	real, err := realPath(arg)
+	if err != nil {
+		return []Input{{Arg: arg, Path: arg, Err: pathError(arg, err)}}
+	}
+	w := &walker{arg: arg, walked: map[string]bool{}}
+	w.dir(arg, real, []string{real})
+	for len(w.links) > 0 {
+		l := w.links[0]
+		w.links = w.links[1:]
+		switch {
+		case slices.ContainsFunc(l.up, func(u string) bool { return within(u, l.real) }):
+			w.out = append(w.out, Input{Arg: arg, Path: l.path, Err: &Error{File: l.path, Err: fmt.Errorf(
+				"symbolic link loop: the link leads to %s, which contains it, and is not followed: "+
+					"remove the link, or pass the directories it should add as arguments", l.real)}})
+		case !w.walked[l.real]:
+			w.dir(l.path, l.real, append(slices.Clip(l.up), l.real))
+		}
+	}
+	slices.SortStableFunc(w.out, func(a, b Input) int { return strings.Compare(a.Path, b.Path) })
+	return w.out
+}
+
+// walker walks the directory tree of one argument.
+type walker struct {
+	arg    string
+	out    []Input
+	walked map[string]bool // real paths of the directories walked
+	links  []dirLink       // links to directories, followed after the real tree
+}
+
+// dirLink is a symbolic link to a directory, found at path.
+type dirLink struct {
+	path string
+	real string   // real path of the directory it leads to
+	up   []string // real paths of the directories above it: the argument, the links followed to reach it, its own directory
+}
+
+// dir walks directory path, whose real path is real; up holds the real paths
+// of the argument and of the links followed to reach it.
+func (w *walker) dir(path, real string, up []string) {
+	w.walked[real] = true
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		w.fail(path, err) // the entries read before the error are still walked
+	}
+	for _, e := range entries {
+		p := filepath.Join(path, e.Name())
+		switch {
+		case e.IsDir():
+			w.dir(p, filepath.Join(real, e.Name()), up)
+		case e.Type()&fs.ModeSymlink != 0:
+			w.link(p, real, up)
+		case hasExtension(p):
+			w.out = append(w.out, Input{Arg: w.arg, Path: p})
+		}
+	}
+}
+
+// link handles the symbolic link p found in directory parent (a real path).
+func (w *walker) link(p, parent string, up []string) {
+	fi, err := os.Stat(p)
+	switch {
+	case err != nil:
+		if hasExtension(p) {
+			target, _ := os.Readlink(p)
+			w.fail(p, fmt.Errorf("symbolic link to %s: %w", target, errors.Unwrap(err)))
+		}
+	case fi.IsDir():
+		real, err := realPath(p)
+		if err != nil {
+			w.fail(p, err)
+			return
+		}
+		w.links = append(w.links, dirLink{path: p, real: real, up: append(slices.Clip(up), parent)})
+	case hasExtension(p):
+		w.out = append(w.out, Input{Arg: w.arg, Path: p})
+	}
+}
+
+func (w *walker) fail(p string, err error) {
+	w.out = append(w.out, Input{Arg: w.arg, Path: p, Err: pathError(p, err)})
+}
+
+// realPath returns the absolute path of p with every symbolic link resolved.
+func realPath(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(abs)
+}
+
+// within reports whether path is dir or below it (both real paths).
+func within(path, dir string) bool {
+	if path == dir {
+		return true
+	}
+	if !strings.HasSuffix(dir, string(filepath.Separator)) {
+		dir += string(filepath.Separator)
+	}
+	return strings.HasPrefix(path, dir)
+}
+
+// pathError is the *Error for a path that cannot be read. It matches err
+// (errors.Is(e, fs.ErrNotExist) holds for a missing path).
+func pathError(p string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // the path is in the message already
+	}
+	hint := ""
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		hint = "; check the path (a shell pattern that matches no file is passed as is)"
+	case errors.Is(err, fs.ErrPermission):
+		hint = "; give the user running hpguard read access, or leave the path out"
+	}
+	return &Error{File: p, Err: &classified{kind: err, err: fmt.Errorf("cannot read: %v%s", err, hint)}}
+}
