@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/hpguard/hpguard/generator/checks"
 	"github.com/hpguard/hpguard/generator/spec"
 )
 
@@ -87,6 +88,31 @@ func Docs(s *spec.Spec) ([]File, error) {
 		b.WriteString("\nSources:\n\n")
 		for _, src := range r.Sources {
 			fmt.Fprintf(&b, "- [%s](%s)\n", src.Title, src.URL)
+		}
+	}
+	b.WriteString("\n## Check kinds\n\nA rule's check names a kind, gives its arguments and writes the text of its messages, with\n" +
+		"the placeholders the kind fills in (`generator/checks/<kind>/`).\n")
+	for _, name := range checks.Names() {
+		k := checks.Lookup(name)
+		fmt.Fprintf(&b, "\n### %s\n\n%s%s.\n\n", k.Name, strings.ToUpper(k.Doc[:1]), k.Doc[1:])
+		var args []string
+		for _, a := range k.Arguments() {
+			opt := ""
+			if !a.Required {
+				opt = ", optional"
+			}
+			args = append(args, fmt.Sprintf("`%s` (%s%s)", a.Name, a.Type, opt))
+		}
+		if len(args) == 0 {
+			args = []string{"none"}
+		}
+		fmt.Fprintf(&b, "Arguments: %s.\n\n", strings.Join(args, ", "))
+		for _, m := range k.Messages {
+			var ps []string
+			for _, p := range m.Placeholders {
+				ps = append(ps, fmt.Sprintf("`{%s}` %s", p.Name, p.Doc))
+			}
+			fmt.Fprintf(&b, "- message `%s`: %s\n", m.ID, strings.Join(ps, "; "))
 		}
 	}
 	return []File{{Path: DocsPath, Data: []byte(b.String())}}, nil

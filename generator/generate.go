@@ -25,7 +25,7 @@ type File struct {
 
 // Generate compiles the spec into the full, sorted artifact set.
 func Generate(s *spec.Spec) ([]File, error) {
-	if err := checkKinds(s); err != nil {
+	if err := resolve(s); err != nil {
 		return nil, err
 	}
 	var files []File

@@ -11,7 +11,7 @@ import (
 // PolicyFS compiles the spec into the policy set an evaluator loads (the contents of policies/rego:
 // Rego modules and data.json), in memory, rooted like policies/rego.
 func PolicyFS(s *spec.Spec) (fstest.MapFS, error) {
-	if err := checkKinds(s); err != nil {
+	if err := resolve(s); err != nil {
 		return nil, err
 	}
 	files, err := Rego(s)

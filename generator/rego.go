@@ -5,7 +5,6 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"text/template"
@@ -14,6 +13,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/format"
 	"sigs.k8s.io/yaml"
 
+	"github.com/hpguard/hpguard/generator/checks"
+	_ "github.com/hpguard/hpguard/generator/checks/all"
 	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/internal/ruleset"
 )
@@ -23,14 +24,6 @@ var templateFS embed.FS
 
 // RegoDir is where the Rego policies are written.
 const RegoDir = "policies/rego"
-
-// CheckKinds are the check kinds a rule may use; each is a template in templates/checks.rego.tmpl.
-var CheckKinds = []string{
-	"account-allowlist", "account-denylist", "all-or-none", "annotation-forbidden", "container-limits",
-	"effective-forbidden-value", "effective-required", "explicit-value-forbidden", "field-types",
-	"host-path-forbidden", "node-targeting", "os-windows-options", "pod-field-equals", "user-name-format",
-	"values-agree",
-}
 
 // Variant selects where generated Rego lives and where it reads rule parameters from, so that the same
 // rule logic serves OPA and conftest (data.<pkg>.params) and Gatekeeper (input.parameters).
@@ -59,66 +52,15 @@ func templates() (*template.Template, error) {
 			b, err := json.Marshal(v)
 			return string(b), err
 		},
-		// join renders a field path (a list of keys) as "a.b.c".
-		"join": func(path []any) string { return strings.Join(pathKeys(path), ".") },
-		// refpath renders a field path as a Rego reference suffix: ".a.b.c", or ["a-b"] for keys
-		// that are not identifiers.
-		"refpath": func(path []any) string {
-			var b strings.Builder
-			for _, k := range pathKeys(path) {
-				if identRE.MatchString(k) {
-					b.WriteString("." + k)
-				} else {
-					q, _ := json.Marshal(k)
-					b.WriteString("[" + string(q) + "]")
-				}
-			}
-			return b.String()
-		},
-		// strs converts a list argument to strings.
-		"strs": argList,
-		// qualify renders DOMAIN\account for each account.
-		"qualify": func(domain any, accounts any) []string {
-			var out []string
-			for _, a := range argList(accounts) {
-				out = append(out, fmt.Sprint(domain)+"\\"+a)
-			}
-			return out
-		},
-		// last is the last key of a field path.
-		"last": func(path []any) string {
-			keys := pathKeys(path)
-			if len(keys) == 0 {
-				return ""
-			}
-			return keys[len(keys)-1]
-		},
 	}).ParseFS(templateFS, "templates/*.tmpl")
 }
 
-var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-func pathKeys(path []any) []string {
-	out := make([]string, len(path))
-	for i, k := range path {
-		out[i] = fmt.Sprint(k)
-	}
-	return out
-}
-
-func checkKinds(s *spec.Spec) error {
-	known := map[string]bool{}
-	for _, k := range CheckKinds {
-		known[k] = true
-	}
-	var es spec.Errors
+// resolve decodes the rules' check arguments (checks.Resolve), once.
+func resolve(s *spec.Spec) error {
 	for _, r := range s.Rules {
-		if !known[r.Check.Kind] {
-			es = append(es, &spec.Error{File: r.File, Line: r.Line, Msg: fmt.Sprintf("rule %q: unknown check kind %q (valid: %s)", r.ID, r.Check.Kind, strings.Join(CheckKinds, ", "))})
+		if r.Check.Typed == nil {
+			return checks.Resolve(s)
 		}
-	}
-	if len(es) > 0 {
-		return es
 	}
 	return nil
 }
@@ -142,14 +84,18 @@ func RuleModule(s *spec.Spec, r *spec.Rule, v Variant, extra string) (string, er
 	if err != nil {
 		return "", err
 	}
-	if _, err := t.New("check").Parse(`{{template "` + r.Check.Kind + `" .}}`); err != nil {
-		return "", err
-	}
 	meta, err := ruleMetadata(s, r)
 	if err != nil {
 		return "", err
 	}
+	if err := resolve(s); err != nil {
+		return "", err
+	}
 	names := NameComparison(s)
+	check, err := checks.RenderRego(r, &names)
+	if err != nil {
+		return "", err
+	}
 	var buf bytes.Buffer
 	data := map[string]any{
 		"Metadata":   meta,
@@ -157,8 +103,7 @@ func RuleModule(s *spec.Spec, r *spec.Rule, v Variant, extra string) (string, er
 		"LibPackage": v.LibPackage,
 		"ParamsRef":  v.ParamsRef(r),
 		"Rule":       r,
-		"Args":       r.Check.Args,
-		"Names":      &names,
+		"Check":      check,
 	}
 	if err := t.ExecuteTemplate(&buf, "rule.rego.tmpl", data); err != nil {
 		return "", fmt.Errorf("rule %s: %w", r.ID, err)
@@ -401,18 +346,4 @@ func compileStrict(files []File) error {
 		return fmt.Errorf("compile generated rego: %w", c.Errors)
 	}
 	return nil
-}
-
-// argList converts a list argument of a check to strings.
-func argList(v any) []string {
-	var out []string
-	switch l := v.(type) {
-	case []string:
-		out = append(out, l...)
-	case []any:
-		for _, x := range l {
-			out = append(out, fmt.Sprint(x))
-		}
-	}
-	return out
 }

@@ -93,6 +93,7 @@ func Load(fsys fs.FS) (*Spec, error) {
 		}
 		r.Line = node.Line
 		annotateParams(r, node)
+		annotateCheck(r, node)
 		s.Rules = append(s.Rules, r)
 	}
 	sort.SliceStable(s.Rules, func(i, j int) bool { return s.Rules[i].ID < s.Rules[j].ID })
@@ -151,6 +152,21 @@ func annotateParams(r *Rule, root *yaml.Node) {
 		}
 		r.Parameters[i].Line = item.Line
 		r.Parameters[i].HasDefault = mapValue(item, "default") != nil
+	}
+}
+
+// annotateCheck records the line of the check and of each of its messages.
+func annotateCheck(r *Rule, root *yaml.Node) {
+	check := mapValue(root, "check")
+	if check == nil {
+		return
+	}
+	r.Check.Line = check.Line
+	r.Check.MessageLines = map[string]int{}
+	if msgs := mapValue(check, "messages"); msgs != nil && msgs.Kind == yaml.MappingNode {
+		for j := 0; j+1 < len(msgs.Content); j += 2 {
+			r.Check.MessageLines[msgs.Content[j].Value] = msgs.Content[j].Line
+		}
 	}
 }
 

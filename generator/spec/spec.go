@@ -2,6 +2,8 @@
 // from which every hpguard artifact is generated, and loads and validates it.
 package spec
 
+import "go.yaml.in/yaml/v3"
+
 // Spec is a loaded rule set: the ruleset file and its rules, in id order.
 type Spec struct {
 	Ruleset Ruleset
@@ -140,13 +142,26 @@ const (
 	ScopeAllPods         Scope = "all-pods"
 )
 
-// Check is the declarative check of a rule. Kind selects a check template from the generator; Args
-// are its arguments (validated per kind by the generator).
+// Check is the declarative check of a rule: a kind of check (generator/checks/<kind>/), its
+// arguments and the text of its messages. Args are decoded into the kind's typed arguments, and
+// Messages checked against the kind's messages and placeholders, when the generator resolves the spec
+// (checks.Resolve): an unknown kind, an unknown or missing argument, a missing message or an unknown
+// placeholder is an error with file and line.
 type Check struct {
-	// Kind is one of the generator's check kinds (see generator.CheckKinds).
+	// Kind is one of the registered check kinds (see checks.Names).
 	Kind string `yaml:"kind"`
-	// Args are the kind's arguments.
-	Args map[string]any `yaml:"args"`
+	// Args are the kind's arguments, as written (decoded by the kind).
+	Args yaml.Node `yaml:"args"`
+	// Messages maps each message id of the kind to its text. {name} is a placeholder the kind fills
+	// in (for example {field}, the field path, and {value}, the value found).
+	Messages map[string]string `yaml:"messages"`
+
+	// Typed holds the decoded arguments (a pointer to the kind's argument struct), set by
+	// checks.Resolve.
+	Typed any `yaml:"-"`
+	// Line, and MessageLines for each message, locate the check in the rule file (set by Load).
+	Line         int            `yaml:"-"`
+	MessageLines map[string]int `yaml:"-"`
 }
 
 // Parameter is an operator-settable parameter of a rule.

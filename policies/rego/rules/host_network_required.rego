@@ -23,12 +23,10 @@ import data.hpguard.lib.core
 
 path := ["hostNetwork"]
 
-want := true
-
 findings contains f if {
 	core.is_hostprocess_pod
 	value := object.get(core.pod_spec, path, null)
-	value != want
-	field := sprintf("%s.%s", [core.prefix, concat(".", path)])
-	f := core.finding(field, "", sprintf("%s is %s but a pod with HostProcess containers requires %s: %s", [field, core.show(value), json.marshal(want), "set hostNetwork: true"]))
+	value != true
+	field := concat("", [core.prefix, ".hostNetwork"])
+	f := core.finding(field, "", sprintf("%s is %s but a pod with HostProcess containers requires true: set hostNetwork: true", [field, core.show(value)]))
 }

@@ -34,5 +34,5 @@ findings contains f if {
 	value != pod_value
 	field := concat(".", [core.path(c), core.value_fields[key]])
 	pod_field := concat(".", [core.prefix, core.value_fields[key]])
-	f := core.finding(field, c.name, sprintf("%s is %v but %s is %v: the API server rejects a pod whose pod and container values differ; remove the container value or make it equal to the pod value", [field, value, pod_field, pod_value]))
+	f := core.finding(field, c.name, sprintf("%s is %s but %s is %s: the API server rejects a pod whose pod and container values differ; remove the container value or make it equal to the pod value", [field, json.marshal(value), pod_field, json.marshal(pod_value)]))
 }

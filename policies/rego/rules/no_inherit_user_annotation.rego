@@ -23,15 +23,13 @@ package hpguard.rules.no_inherit_user_annotation
 
 import data.hpguard.lib.core
 
-key := "microsoft.com/hostprocess-inherit-user"
-
-allowed_values := ["false", "False", "FALSE", "f", "F", "0"]
+path := ["annotations", "microsoft.com/hostprocess-inherit-user"]
 
 findings contains f if {
 	core.is_hostprocess_pod
-	value := object.get(core.pod_meta, ["annotations", key], null)
+	value := object.get(core.pod_meta, path, null)
 	value != null
-	not value in allowed_values
-	field := sprintf("%s.annotations[%s]", [core.meta_prefix, key])
+	not value in ["false", "False", "FALSE", "f", "F", "0"]
+	field := concat("", [core.meta_prefix, ".annotations[microsoft.com/hostprocess-inherit-user]"])
 	f := core.finding(field, "", sprintf("%s is %s: the containers would ignore runAsUserName and run as SYSTEM with the runtime's token; remove the annotation and set runAsUserName", [field, core.show(value)]))
 }

@@ -37,7 +37,7 @@ findings contains f if {
 	is_string(path)
 	regex.match(prefix_pattern, path)
 	field := sprintf("%s.volumes[%d].hostPath.path", [core.prefix, i])
-	f := core.finding(field, "", sprintf("%s is %s, a named pipe: HostProcess containers cannot mount named pipes; remove volume %q and open the pipe by its host path from the container", [field, core.show(path), object.get(v, "name", "")]))
+	f := core.finding(field, "", sprintf("%s is %s, a named pipe: HostProcess containers cannot mount named pipes; remove volume %s and open the pipe by its host path from the container", [field, core.show(path), sprintf("%q", [object.get(v, "name", "")])]))
 }
 
 findings contains f if {
@@ -45,5 +45,5 @@ findings contains f if {
 	some i, v in object.get(core.pod_spec, "volumes", [])
 	v.hostPath.type in types
 	field := sprintf("%s.volumes[%d].hostPath.type", [core.prefix, i])
-	f := core.finding(field, "", sprintf("%s is %s: HostProcess containers cannot mount Unix domain sockets; remove volume %q and open the socket by its host path from the container", [field, core.show(v.hostPath.type), object.get(v, "name", "")]))
+	f := core.finding(field, "", sprintf("%s is %s: HostProcess containers cannot mount Unix domain sockets; remove volume %s and open the socket by its host path from the container", [field, core.show(v.hostPath.type), sprintf("%q", [object.get(v, "name", "")])]))
 }

@@ -40,5 +40,5 @@ findings contains f if {
 	some resource in params.resources
 	object.get(c.spec, ["resources", "limits", resource], null) == null
 	field := sprintf("%s.resources.limits.%s", [core.path(c), resource])
-	f := core.finding(field, c.name, sprintf("HostProcess container %q sets no %s limit (%s): HostProcess containers share the node's resources, limited only by their job object; set resources.limits.%s", [c.name, resource, field, resource]))
+	f := core.finding(field, c.name, sprintf("HostProcess container %s sets no %s limit (%s): HostProcess containers share the node's resources, limited only by their job object; set resources.limits.%s", [sprintf("%q", [c.name]), resource, field, resource]))
 }

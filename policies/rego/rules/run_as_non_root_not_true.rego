@@ -26,11 +26,10 @@ import data.hpguard.lib.core
 
 key := "runAsNonRoot"
 
-forbidden := true
-
 findings contains f if {
 	some c in core.hostprocess_containers
-	core.effective(c, key) == forbidden
+	value := core.effective(c, key)
+	value == true
 	r := core.source(c, key)
-	f := core.finding(r.field, r.container, sprintf("%s is %s but HostProcess containers run with privileged access to the host, so it cannot be %s: remove it or set it to false", [r.field, json.marshal(forbidden), json.marshal(forbidden)]))
+	f := core.finding(r.field, r.container, sprintf("%s is %s but HostProcess containers run with privileged access to the host, so it cannot be true: remove it or set it to false", [r.field, core.show(value)]))
 }

@@ -82,7 +82,7 @@ problems contains [loc, sprintf("its domain is longer than %d bytes", [255])] if
 problems contains [loc, "its domain is neither a NetBIOS name nor a DNS name"] if {
 	some [loc, domain, _] in names
 	is_string(domain)
-	not regex.match("^[^\\\\/:\\*\\?\"\u003c\u003e|\\.][^\\\\/:\\*\\?\"\u003c\u003e|]{0,14}$", domain)
+	not regex.match("^[^\\\\/:\\*\\?\"<>|\\.][^\\\\/:\\*\\?\"<>|]{0,14}$", domain)
 	not regex.match("^[a-zA-Z0-9](?:[a-zA-Z0-9\\-]{0,61}[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9\\-]{0,61}[a-zA-Z0-9])?)*$", domain)
 }
 
@@ -103,7 +103,7 @@ problems contains [loc, "its user part is only periods or spaces"] if {
 
 problems contains [loc, `its user part contains one of " / \ : ; | = , + * ? < > @ [ ]`] if {
 	some [loc, _, user] in names
-	regex.match("[\"/\\\\:;|=,\\+\\*\\?\u003c\u003e@\\[\\]]", user)
+	regex.match("[\"/\\\\:;|=,\\+\\*\\?<>@\\[\\]]", user)
 }
 
 findings contains f if {

@@ -27,7 +27,8 @@ key := "runAsUserName"
 
 findings contains f if {
 	some c in core.hostprocess_containers
-	core.effective(c, key) == null
+	value := core.effective(c, key)
+	value == null
 	r := core.source(c, key)
-	f := core.finding(r.field, c.name, sprintf("%s is not set, and neither is the pod's, but HostProcess container %q needs an account to run as: set %s at pod level or on the container, for example \"NT AUTHORITY\\LocalService\"", [r.field, c.name, core.value_fields[key]]))
+	f := core.finding(r.field, r.container, sprintf("%s is not set, and neither is the pod's, but HostProcess container %s needs an account to run as: set securityContext.windowsOptions.runAsUserName at pod level or on the container, for example \"NT AUTHORITY\\LocalService\"", [r.field, sprintf("%q", [c.name])]))
 }

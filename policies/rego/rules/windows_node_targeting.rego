@@ -63,7 +63,7 @@ findings contains f if {
 	value != null
 	value != want
 	field := sprintf("%s.nodeSelector[%s]", [core.prefix, label])
-	f := core.finding(field, "", sprintf("%s is %s but HostProcess containers run only on Windows nodes: set it to %q", [field, core.show(value), want]))
+	f := core.finding(field, "", sprintf("%s is %s but HostProcess containers run only on Windows nodes: set it to \"windows\"", [field, core.show(value)]))
 }
 
 findings contains f if {
@@ -71,5 +71,5 @@ findings contains f if {
 	object.get(core.pod_spec, ["nodeSelector", label], null) == null
 	not targeted
 	field := sprintf("%s.nodeSelector", [core.prefix])
-	f := core.finding(field, "", sprintf("the pod has HostProcess containers but nothing keeps it off Linux nodes (spec.os does not): add nodeSelector %s: %s at %s, a required node affinity whose every term selects %s In [%s], or a runtimeClassName listed in allowedRuntimeClasses", [label, want, field, label, want]))
+	f := core.finding(field, "", sprintf("the pod has HostProcess containers but nothing keeps it off Linux nodes (spec.os does not): add nodeSelector kubernetes.io/os: windows at %s, a required node affinity whose every term selects kubernetes.io/os In [windows], or a runtimeClassName listed in allowedRuntimeClasses", [field]))
 }
