@@ -300,6 +300,9 @@ func TestInitNewRuleCheckSpec(t *testing.T) {
 	require.Contains(t, out, `"rule": "hostprocess-images-from-our-registry"`, "an image from elsewhere is reported")
 }
 
+// CLIDocsDir holds the generated command reference (`make generate` writes it).
+const CLIDocsDir = "docs/cli"
+
 // TestCLIDocsUpToDate is the drift test of docs/cli.
 func TestCLIDocsUpToDate(t *testing.T) {
 	dir := t.TempDir()
