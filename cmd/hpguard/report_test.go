@@ -37,6 +37,9 @@ func TestReportMarkdown(t *testing.T) {
 // it; `make test` runs setup first); without it the test is skipped unless HPGUARD_REQUIRE_CHROMIUM
 // is set.
 func TestReportRendersInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (starts a browser): runs without -short (make test-report)")
+	}
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("HPGUARD_REQUIRE_CHROMIUM") != "" {
