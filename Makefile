@@ -1,4 +1,6 @@
-# hpguard. `make test` sets up everything the tests need (pinned tools are built from go.mod).
+# hpguard. `make test` runs every test (what CI runs); it first runs `make setup`, which builds the
+# pinned tools from go.mod and installs the system packages the tests need (it says what it installs).
+# `make check` is the fast inner loop: about a minute with warm caches.
 SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/.bin
@@ -10,8 +12,10 @@ GOTEST_FLAGS ?=
 
 .DEFAULT_GOAL := help
 
-# Each mk/*.mk fragment adds its own targets and appends to TEST_TARGETS (run by `make test`).
+# Each mk/*.mk fragment adds its own targets and appends to TEST_TARGETS (run by `make test`) and to
+# SETUP_TARGETS (system packages installed by `make setup`).
 TEST_TARGETS :=
+SETUP_TARGETS :=
 -include mk/*.mk
 
 .PHONY: help
@@ -41,8 +45,22 @@ lint: tools ## gofmt, go vet, opa check --strict and opa fmt on the generated Re
 	$(OPA) check --strict policies/rego
 	@out=$$($(OPA) fmt --list policies/rego); if [ -n "$$out" ]; then echo "opa fmt needed:"; echo "$$out"; exit 1; fi
 
+.PHONY: setup
+setup: tools ## Build the pinned tools and install the system packages the tests need (Debian's chromium, with apt-get)
+	@for t in $(SETUP_TARGETS); do $(MAKE) --no-print-directory $$t || exit 1; done
+
+# The packages whose unit tests `make check` runs: all but ./tests/... (the bypass corpus, differential
+# and consumer tests build and run real tools; `make test` runs them).
+CHECK_PKGS := . ./cmd/... ./generator/... ./internal/... ./policies/... ./vap/... ./gatekeeper/...
+
+.PHONY: check
+check: $(OPA) ## Fast inner loop (about a minute): drift check, opa test, go test -short of the unit-tested packages
+	$(GO) run ./cmd/hpguard generate --check
+	$(OPA) test policies/rego
+	$(GO) test -short $(GOTEST_FLAGS) $(CHECK_PKGS)
+
 .PHONY: test
-test: tools lint ## Run every test (Go, opa test, drift check)
+test: setup lint ## Run every test (Go, opa test, drift check and the mk/*.mk test targets); what CI runs
 	$(GO) run ./cmd/hpguard generate --check
 	$(OPA) test policies/rego
 	$(GO) test -timeout 40m $(GOTEST_FLAGS) ./...

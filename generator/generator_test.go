@@ -29,6 +29,9 @@ func TestGeneratedFilesUpToDate(t *testing.T) {
 }
 
 func TestGenerateIsDeterministic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs without -short (make test)")
+	}
 	s := loadSpec(t)
 	a, err := generator.Generate(s)
 	require.NoError(t, err)

@@ -31,6 +31,9 @@ func writeECKeys(t *testing.T, dir string) (priv, pub string) {
 }
 
 func TestBundleBuildVerifyInspect(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs without -short (make test)")
+	}
 	dir := t.TempDir()
 	spec := filepath.Join("..", "..", "policies", "spec")
 

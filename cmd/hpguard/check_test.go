@@ -300,6 +300,9 @@ func TestInitNewRuleCheckSpec(t *testing.T) {
 	require.Contains(t, out, `"rule": "hostprocess-images-from-our-registry"`, "an image from elsewhere is reported")
 }
 
+// CLIDocsDir holds the generated command reference (`make generate` writes it).
+const CLIDocsDir = "docs/cli"
+
 // TestCLIDocsUpToDate is the drift test of docs/cli.
 func TestCLIDocsUpToDate(t *testing.T) {
 	dir := t.TempDir()
@@ -321,6 +324,9 @@ func TestCLIDocsUpToDate(t *testing.T) {
 
 // TestCheckEnginesAgree: the Gatekeeper engine reports exactly what the OPA engine reports.
 func TestCheckEnginesAgree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs without -short (make test)")
+	}
 	for _, profile := range []string{"baseline", "hostprocess", "strict"} {
 		opa, _, codeOPA := run(t, "", "check", "-o", "json", "--profile", profile, "testdata/check", "../../examples")
 		for _, eng := range []string{"gatekeeper", "cel"} {
@@ -435,6 +441,9 @@ func TestCheckInputs(t *testing.T) {
 // engine reports it identically (exit 2, same error text); what kubectl accepts (an integer beyond
 // int64, 1e400 in YAML, where it is a string) every engine checks.
 func TestCheckReaderErrorsSameForEveryEngine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs without -short (make test)")
+	}
 	dir := t.TempDir()
 	const head = `{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},` + "\n"
 	const spec = `"containers": [{"name": "c", "image": "i", "securityContext": {"windowsOptions": {"hostProcess": true}}}]`

@@ -10,9 +10,6 @@ import (
 	"github.com/spf13/cobra/doc"
 )
 
-// CLIDocsDir holds the generated command reference.
-const CLIDocsDir = "docs/cli"
-
 func newDocsCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:    "docs DIR",

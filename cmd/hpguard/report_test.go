@@ -12,6 +12,9 @@ import (
 )
 
 func TestReportMarkdown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs without -short (make test)")
+	}
 	out, errOut, code := run(t, "", "report", "--engines", "opa", "-o", "md", "../../examples")
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "**All green.**")
@@ -30,13 +33,17 @@ func TestReportMarkdown(t *testing.T) {
 }
 
 // TestReportRendersInChromium renders the HTML report in headless Chromium: it loads without
-// console errors and a screenshot is produced. Chromium is Debian's package (make test installs it
-// in CI); without it the test is skipped unless HPGUARD_REQUIRE_CHROMIUM is set.
+// console errors and a screenshot is produced. Chromium is Debian's package (`make setup` installs
+// it; `make test` runs setup first); without it the test is skipped unless HPGUARD_REQUIRE_CHROMIUM
+// is set.
 func TestReportRendersInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow (starts a browser): runs without -short (make test-report)")
+	}
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("HPGUARD_REQUIRE_CHROMIUM") != "" {
-			t.Fatal("chromium is required (apt-get install chromium)")
+			t.Fatal("chromium is required: run `make setup` (apt-get install chromium)")
 		}
 		t.Skip("chromium not installed")
 	}

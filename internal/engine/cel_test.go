@@ -206,6 +206,9 @@ func celCompareForm(t testing.TB, f *celFixture, rule, form string, params map[s
 // admission policy machinery, and requires the same verdict, messages, fields and containers as
 // the OPA engine (also for the UPDATE of pods/ephemeralcontainers of each Pod case).
 func TestCELGolden(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs without -short (make test)")
+	}
 	f := newCELFixture(t)
 	b, err := os.ReadFile(filepath.Join("..", "..", "tests", "golden", "cases.json"))
 	require.NoError(t, err)
@@ -320,6 +323,9 @@ func (f *celFixture) celProfile(t testing.TB, profile string) *engine.CEL {
 // TestCELBypassCorpus evaluates every workload of the bypass corpus (tests/bypass) under every
 // profile with all of the profile's policies and requires the same findings as the OPA engine.
 func TestCELBypassCorpus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs without -short (make test)")
+	}
 	f := newCELFixture(t)
 	files, err := filepath.Glob(filepath.Join("..", "..", "tests", "bypass", "*"))
 	require.NoError(t, err)
@@ -382,6 +388,9 @@ func compactStrings(xs []string) []string {
 // since a policy over budget fails closed (failurePolicy Fail) and would reject the pod for the
 // wrong reason.
 func TestCELRuntimeCostLargePod(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs without -short (make test)")
+	}
 	f := newCELFixture(t)
 	long := strings.Repeat("x", 200)
 	container := func(list string, i int) map[string]any {
@@ -429,6 +438,9 @@ func TestCELRuntimeCostLargePod(t *testing.T) {
 // TestCELMinimumKubernetesVersion: every expression compiles as a new expression with the CEL
 // environment of Kubernetes 1.32, which an API server of 1.33 or later uses for new policies.
 func TestCELMinimumKubernetesVersion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs without -short (make test)")
+	}
 	f := newCELFixture(t)
 	for _, r := range f.spec.Rules {
 		vap, err := generator.ValidatingAdmissionPolicy(f.spec, r)

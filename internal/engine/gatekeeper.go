@@ -17,7 +17,6 @@ import (
 	"github.com/open-policy-agent/frameworks/constraint/pkg/types"
 	mutationtypes "github.com/open-policy-agent/gatekeeper/v3/pkg/mutation/types"
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/target"
-	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
@@ -276,12 +275,6 @@ func toJSONValue(v any) any {
 func (g *Gatekeeper) Evaluate(ctx context.Context, obj map[string]any) ([]report.Finding, error) {
 	u := unstructured.Unstructured{Object: obj}
 	return g.review(ctx, target.AugmentedUnstructured{Object: u, Source: mutationtypes.SourceTypeOriginal})
-}
-
-// ReviewRequest reviews an admission request (for instance the UPDATE of the
-// pods/ephemeralcontainers subresource that `kubectl debug` sends) as the Gatekeeper webhook does.
-func (g *Gatekeeper) ReviewRequest(ctx context.Context, req *admissionv1.AdmissionRequest) ([]report.Finding, error) {
-	return g.review(ctx, target.AugmentedReview{AdmissionRequest: req, Source: mutationtypes.SourceTypeOriginal, IsAdmission: true})
 }
 
 func (g *Gatekeeper) review(ctx context.Context, review any) (out []report.Finding, err error) {

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apiserver/pkg/cel/environment"
 
 	"github.com/hpguard/hpguard/internal/ruleset"
+	"github.com/hpguard/hpguard/internal/testutil"
 )
 
 // shippedNames reads the name comparison shipped in policies/rego/data.json.
@@ -122,7 +123,7 @@ func TestNameComparisonEngines(t *testing.T) {
 	}
 	goLower := make([]string, len(inputs))
 	for j, s := range inputs {
-		goLower[j] = ruleset.ASCIILower(s)
+		goLower[j] = testutil.ASCIILower(s)
 	}
 
 	// Rego: the shipped library's ascii_lower and RE2 regex.match.

@@ -54,19 +54,8 @@ func (n *NameComparison) Validate() error {
 	return nil
 }
 
-// ASCIILower maps A-Z to a-z and leaves every other byte as it is: the fold of an allow-list
-// match (CEL lowerAscii(), the Rego library's ascii_lower).
-func ASCIILower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
-
-// ASCIIUpperToLower is the replacement table of ASCIILower, for engines that fold with a table.
+// ASCIIUpperToLower maps A-Z to a-z: the fold of an allow-list match (CEL lowerAscii(), the Rego
+// library's ascii_lower) as a replacement table, for engines that fold with a table.
 func ASCIIUpperToLower() map[string]string {
 	m := make(map[string]string, 26)
 	for c := 'A'; c <= 'Z'; c++ {

@@ -2,9 +2,12 @@ package ruleset
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hpguard/hpguard/internal/testutil"
 )
 
 func TestDenyPattern(t *testing.T) {
@@ -39,9 +42,20 @@ func TestDenyPattern(t *testing.T) {
 	}
 }
 
-func TestASCIILower(t *testing.T) {
-	require.Equal(t, "nt authority\\networ\u212aservice \u0130\u00c9", ASCIILower("NT AUTHORITY\\Networ\u212aService \u0130\u00c9"))
-	require.Len(t, ASCIIUpperToLower(), 26)
+func TestASCIIUpperToLower(t *testing.T) {
+	table := ASCIIUpperToLower()
+	require.Len(t, table, 26)
+	in := "NT AUTHORITY\\Networ\u212aService \u0130\u00c9"
+	var b strings.Builder
+	for _, r := range in {
+		if lower, ok := table[string(r)]; ok {
+			b.WriteString(lower)
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	require.Equal(t, "nt authority\\networ\u212aservice \u0130\u00c9", b.String())
+	require.Equal(t, testutil.ASCIILower(in), b.String())
 }
 
 func TestValidateLookalike(t *testing.T) {

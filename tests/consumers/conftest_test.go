@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpguard/hpguard"
+	"github.com/hpguard/hpguard/internal/testutil"
 )
 
 // conftestVersion is the pinned conftest (CONFTEST_VERSION in mk/bundle.mk, which builds it into
@@ -79,7 +80,7 @@ func extractBundle(t *testing.T) string {
 	data, err := hpguard.Bundle()
 	require.NoError(t, err)
 	dir := t.TempDir()
-	repack(t, data, func(name string, b []byte) []byte {
+	testutil.Repack(t, data, func(name string, b []byte) []byte {
 		p := filepath.Join(dir, filepath.FromSlash(name))
 		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		require.NoError(t, os.WriteFile(p, b, 0o644))

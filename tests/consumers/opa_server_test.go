@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpguard/hpguard/internal/bundle"
+	"github.com/hpguard/hpguard/internal/testutil"
 )
 
 // bundleServer is a loopback bundle service: it serves the current bytes with an ETag.
@@ -379,7 +380,7 @@ func TestOPAServerBundle(t *testing.T) {
 
 // repackEdit rewrites one file of a bundle, keeping everything else (including the signature).
 func repackEdit(t *testing.T, data []byte, name string, edit func([]byte) []byte) []byte {
-	return repack(t, data, func(n string, b []byte) []byte {
+	return testutil.Repack(t, data, func(n string, b []byte) []byte {
 		if n == name {
 			return edit(b)
 		}
