@@ -75,6 +75,7 @@ func Get(base string, keys ...string) string {
 	return GetOr(base, "null", keys...)
 }
 
+// GetOr is Get with def for a missing value.
 func GetOr(base, def string, keys ...string) string {
 	var conds []string
 	cur := base
@@ -169,6 +170,7 @@ var ValueFields = map[string][]string{
 	"runAsNonRoot":  {"securityContext", "runAsNonRoot"},
 }
 
+// ValueField is the path of an inheritable field below a container, e.g. "securityContext.runAsNonRoot".
 func ValueField(key string) string { return strings.Join(ValueFields[key], ".") }
 
 // Finding is a CEL finding map {field, container, msg}.
@@ -176,17 +178,14 @@ func Finding(field, container, msg string) string {
 	return fmt.Sprintf(`{"field": dyn(%s), "container": dyn(%s), "msg": dyn(%s)}`, field, container, msg)
 }
 
-// Effective, SourceField and SourceContainer follow the Rego library (c is a container entry).
+// Effective is the value of an inheritable field that applies to container entry c (core.effective).
 func Effective(c, key string) string {
 	return fmt.Sprintf(`(%[1]s[%[2]s] != null ? %[1]s[%[2]s] : variables.pod_%[3]s)`, c, Lit(key), key)
 }
 
+// SourceField is the field path where the effective value of container entry c is set (core.source).
 func SourceField(c, key string) string {
 	return fmt.Sprintf(`(%[1]s[%[2]s] != null || variables.pod_%[3]s == null ? %[1]s.path + %[4]s : variables.prefix + %[4]s)`, c, Lit(key), key, Lit("."+ValueField(key)))
-}
-
-func SourceContainer(c, key string) string {
-	return fmt.Sprintf(`(%[1]s[%[2]s] != null || variables.pod_%[3]s == null ? %[1]s.name : "")`, c, Lit(key), key)
 }
 
 // Sourced lists the effective values of an inheritable field for the HostProcess containers, each
@@ -199,6 +198,7 @@ func Sourced(key string) string {
 		Lit(key), vf, key)
 }
 
+// CELTypeName is the CEL type of a JSON schema type name (boolean, array, object, string).
 func CELTypeName(t string) (string, error) {
 	switch t {
 	case "boolean":
@@ -213,6 +213,7 @@ func CELTypeName(t string) (string, error) {
 	return "", fmt.Errorf("field-types: unsupported type %q", t)
 }
 
+// StrList is a CEL list literal of strings.
 func StrList(xs []string) string {
 	parts := make([]string, len(xs))
 	for i, x := range xs {
