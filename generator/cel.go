@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hpguard/hpguard/generator/spec"
-	"github.com/hpguard/hpguard/internal/engine"
 	"github.com/hpguard/hpguard/internal/ruleset"
 )
 
@@ -101,7 +100,7 @@ func CEL(s *spec.Spec, r *spec.Rule, paramsRoot string) (CELRule, error) {
 			Expression:        `variables.findings.all(g, size(g) == 0)`,
 			MessageExpression: fmt.Sprintf(`variables.findings.map(g, g.map(f, f.msg).join(%q)).filter(m, m != "").join(%q)`, CELMessageSeparator, CELMessageSeparator),
 		}},
-		FindingsExpression: engine.CELFindingsExpression,
+		FindingsExpression: ruleset.CELFindingsExpression,
 	}, nil
 }
 

@@ -185,11 +185,3 @@ func SortFindings(fs []report.Finding) {
 		return a.Message < b.Message
 	})
 }
-
-func compact(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
-}
