@@ -28,7 +28,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
-	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/internal/bundle"
 	"github.com/hpguard/hpguard/internal/engine"
 	"github.com/hpguard/hpguard/internal/report"
@@ -200,9 +199,7 @@ func profiles(t *testing.T, r *reference) []string {
 }
 
 // regoFiles are the committed generated policies, as bundle inputs.
-func regoFiles(t *testing.T) (*spec.Spec, []bundle.File) {
-	s, err := spec.LoadDir(filepath.Join(root, "policies", "spec"))
-	require.NoError(t, err)
+func regoFiles(t *testing.T) []bundle.File {
 	var files []bundle.File
 	rego := policies.Rego()
 	require.NoError(t, fs.WalkDir(rego, ".", func(p string, d fs.DirEntry, err error) error {
@@ -213,7 +210,7 @@ func regoFiles(t *testing.T) (*spec.Spec, []bundle.File) {
 		files = append(files, bundle.File{Path: bundle.RegoDir + "/" + p, Data: b})
 		return err
 	}))
-	return s, files
+	return files
 }
 
 func rsaKeyPair(t *testing.T) (priv, pub []byte) {

@@ -220,9 +220,9 @@ func TestOPAServerBundle(t *testing.T) {
 	requireConsumers(t)
 	opa := tool(t, "opa", "go", "build", "-o", ".bin/opa", "github.com/open-policy-agent/opa")
 	start := time.Now()
-	s, files := regoFiles(t)
+	files := regoFiles(t)
 	priv, pub := rsaKeyPair(t)
-	signed, err := bundle.Build(s, files, &bundle.SignOptions{Key: priv, Alg: "RS256"})
+	signed, err := bundle.Build(files, &bundle.SignOptions{Key: priv, Alg: "RS256"})
 	require.NoError(t, err)
 	info, err := bundle.Verify(signed, bundle.Key{PEM: pub})
 	require.NoError(t, err)
@@ -317,7 +317,7 @@ func TestOPAServerBundle(t *testing.T) {
 			return b
 		}(),
 		"unsigned": func() []byte {
-			u, err := bundle.Build(s, files, nil)
+			u, err := bundle.Build(files, nil)
 			require.NoError(t, err)
 			return u
 		}(),
