@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/hpguard/hpguard/generator/spec"
+	"github.com/hpguard/hpguard/internal/workload"
 )
 
 // GoldenDir is where golden cases are written.
@@ -19,9 +20,6 @@ const GoldenIndex = GoldenDir + "/cases.json"
 
 // goldenImage is the image of the golden manifests' containers: the dedicated HostProcess base image.
 const goldenImage = "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0"
-
-// WorkloadKinds are the nine workload kinds, Pod first.
-var WorkloadKinds = []string{"Pod", "PodTemplate", "ReplicationController", "ReplicaSet", "Deployment", "DaemonSet", "StatefulSet", "Job", "CronJob"}
 
 // Case is one golden case: a manifest built from a golden value and the findings of its rule it must
 // produce (none for an allowed value).
@@ -73,8 +71,8 @@ func Cases(s *spec.Spec) ([]Case, error) {
 				if kindLevel == "" {
 					continue
 				}
-				for _, kind := range WorkloadKinds[1:] {
-					c, err := buildCase(r, v, group.allowed, kindLevel, kind)
+				for _, kind := range workload.Kinds[1:] {
+					c, err := buildCase(r, v, group.allowed, kindLevel, kind.Name)
 					if err != nil {
 						return nil, err
 					}
@@ -192,6 +190,10 @@ func baseSpec(base, level string) (map[string]any, map[string]any) {
 // wrap puts a pod spec and pod metadata into a workload of the given kind and returns it with the
 // field paths of its pod spec and pod metadata.
 func wrap(kind string, podSpec, meta map[string]any) (map[string]any, string, string) {
+	k, ok := workload.Lookup(kind)
+	if !ok {
+		panic("unknown workload kind " + kind)
+	}
 	objMeta := map[string]any{"name": "golden", "namespace": "hpc"}
 	template := map[string]any{"metadata": meta, "spec": podSpec}
 	selector := map[string]any{"matchLabels": map[string]any{"app": "golden"}}
@@ -200,31 +202,26 @@ func wrap(kind string, podSpec, meta map[string]any) (map[string]any, string, st
 		s["restartPolicy"] = "OnFailure"
 		return map[string]any{"metadata": meta, "spec": s}
 	}
+	obj := map[string]any{"apiVersion": k.APIVersion(), "kind": kind, "metadata": objMeta}
 	switch kind {
 	case "Pod":
 		m := clone(meta).(map[string]any)
 		m["name"], m["namespace"] = "golden", "hpc"
-		return map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": m, "spec": podSpec}, "spec", "metadata"
+		obj["metadata"], obj["spec"] = m, podSpec
 	case "PodTemplate":
-		return map[string]any{"apiVersion": "v1", "kind": kind, "metadata": objMeta, "template": template}, "template.spec", "template.metadata"
+		obj["template"] = template
 	case "ReplicationController":
-		return map[string]any{"apiVersion": "v1", "kind": kind, "metadata": objMeta, "spec": map[string]any{
-			"replicas": 1, "selector": map[string]any{"app": "golden"}, "template": template}}, "spec.template.spec", "spec.template.metadata"
+		obj["spec"] = map[string]any{"replicas": 1, "selector": map[string]any{"app": "golden"}, "template": template}
 	case "ReplicaSet", "Deployment", "DaemonSet":
-		return map[string]any{"apiVersion": "apps/v1", "kind": kind, "metadata": objMeta, "spec": map[string]any{
-			"selector": selector, "template": template}}, "spec.template.spec", "spec.template.metadata"
+		obj["spec"] = map[string]any{"selector": selector, "template": template}
 	case "StatefulSet":
-		return map[string]any{"apiVersion": "apps/v1", "kind": kind, "metadata": objMeta, "spec": map[string]any{
-			"serviceName": "golden", "selector": selector, "template": template}}, "spec.template.spec", "spec.template.metadata"
+		obj["spec"] = map[string]any{"serviceName": "golden", "selector": selector, "template": template}
 	case "Job":
-		return map[string]any{"apiVersion": "batch/v1", "kind": kind, "metadata": objMeta, "spec": map[string]any{
-			"template": withRestart()}}, "spec.template.spec", "spec.template.metadata"
+		obj["spec"] = map[string]any{"template": withRestart()}
 	case "CronJob":
-		return map[string]any{"apiVersion": "batch/v1", "kind": kind, "metadata": objMeta, "spec": map[string]any{
-				"schedule": "0 3 * * *", "jobTemplate": map[string]any{"spec": map[string]any{"template": withRestart()}}}},
-			"spec.jobTemplate.spec.template.spec", "spec.jobTemplate.spec.template.metadata"
+		obj["spec"] = map[string]any{"schedule": "0 3 * * *", "jobTemplate": map[string]any{"spec": map[string]any{"template": withRestart()}}}
 	}
-	panic("unknown workload kind " + kind)
+	return obj, k.SpecPrefix(), k.MetaPrefix()
 }
 
 // mergePatch applies an RFC 7386 JSON merge patch to target and returns the result.
