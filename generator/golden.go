@@ -9,40 +9,21 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/hpguard/hpguard/generator/spec"
+	"github.com/hpguard/hpguard/internal/golden"
 	"github.com/hpguard/hpguard/internal/workload"
 )
 
 // GoldenDir is where golden cases are written.
-const GoldenDir = "tests/golden"
+const GoldenDir = golden.Dir
 
 // GoldenIndex is the path of the index of every golden case.
-const GoldenIndex = GoldenDir + "/cases.json"
+const GoldenIndex = GoldenDir + "/" + golden.IndexFile
 
 // goldenImage is the image of the golden manifests' containers: the dedicated HostProcess base image.
 const goldenImage = "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0"
 
-// Case is one golden case: a manifest built from a golden value and the findings of its rule it must
-// produce (none for an allowed value).
-type Case struct {
-	// Name is unique: <rule>/<allowed|disallowed>/<value>-<level>[-<kind>].
-	Name    string         `json:"name"`
-	Rule    string         `json:"rule"`
-	Value   string         `json:"value"`
-	Allowed bool           `json:"allowed"`
-	Level   string         `json:"level"`
-	Kind    string         `json:"kind"`
-	File    string         `json:"file"`
-	Params  map[string]any `json:"params,omitempty"`
-	Expect  []Expected     `json:"expect"`
-	// Object is the manifest (not in the index; it is the case's file).
-	Object map[string]any `json:"-"`
-}
-
-// Expected is one expected finding of the case's rule.
-type Expected struct {
-	Field     string `json:"field"`
-	Container string `json:"container,omitempty"`
-}
+// Case is a golden case (internal/golden, which loads what Golden writes).
+type Case = golden.Case
 
 // Cases builds every golden case of the spec, in rule order.
 func Cases(s *spec.Spec) ([]Case, error) {
@@ -102,7 +83,7 @@ func buildCase(r *spec.Rule, v spec.GoldenValue, allowed bool, level, kind strin
 		Kind:    kind,
 		File:    path.Join(GoldenDir, r.ID, verdict, name+".yaml"),
 		Params:  v.Params,
-		Expect:  []Expected{},
+		Expect:  []golden.Expected{},
 	}
 	podSpec, meta := baseSpec(r.Golden.Base, level)
 	podSpec = mergePatch(podSpec, clone(v.PodPatch)).(map[string]any)
@@ -127,9 +108,9 @@ func buildCase(r *spec.Rule, v spec.GoldenValue, allowed bool, level, kind strin
 	resolve := func(s string) string {
 		return strings.NewReplacer("{target}", target, "{pod}", specPrefix, "{meta}", metaPrefix).Replace(s)
 	}
-	seen := map[Expected]bool{}
+	seen := map[golden.Expected]bool{}
 	for _, e := range v.Expect {
-		var exps []Expected
+		var exps []golden.Expected
 		if strings.Contains(e.Field, "{each}") {
 			for _, list := range []string{spec.LevelInit, spec.LevelContainer, spec.LevelEphemeral} {
 				items, _ := podSpec[list].([]any)
@@ -137,7 +118,7 @@ func buildCase(r *spec.Rule, v spec.GoldenValue, allowed bool, level, kind strin
 					m, _ := item.(map[string]any)
 					p := fmt.Sprintf("%s.%s[%d]", specPrefix, list, i)
 					name, _ := m["name"].(string)
-					exps = append(exps, Expected{Field: resolve(strings.ReplaceAll(e.Field, "{each}", p)), Container: name})
+					exps = append(exps, golden.Expected{Field: resolve(strings.ReplaceAll(e.Field, "{each}", p)), Container: name})
 				}
 			}
 		} else {
@@ -145,7 +126,7 @@ func buildCase(r *spec.Rule, v spec.GoldenValue, allowed bool, level, kind strin
 			if ctr == "{target}" {
 				ctr = targetName
 			}
-			exps = append(exps, Expected{Field: resolve(e.Field), Container: ctr})
+			exps = append(exps, golden.Expected{Field: resolve(e.Field), Container: ctr})
 		}
 		for _, x := range exps {
 			if !seen[x] {

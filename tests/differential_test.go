@@ -21,6 +21,7 @@ import (
 
 	"github.com/hpguard/hpguard/internal/check"
 	"github.com/hpguard/hpguard/internal/engine"
+	"github.com/hpguard/hpguard/internal/golden"
 	"github.com/hpguard/hpguard/internal/manifest"
 	"github.com/hpguard/hpguard/internal/report"
 	"github.com/hpguard/hpguard/internal/workload"
@@ -384,7 +385,7 @@ func goldenBatches(t *testing.T, dir string, pol *engine.Policy) []*diffBatch {
 	for _, prof := range pol.Ruleset.Profiles {
 		plain := &diffBatch{corpus: "golden", profile: prof.Name}
 		sets := map[string][]string{}
-		members := map[string]map[string][]goldenCase{}
+		members := map[string]map[string][]golden.Case{}
 		for _, c := range cases {
 			if _, ok := prof.Rules[c.Rule]; !ok || len(c.Params) == 0 {
 				plain.addGolden(c)
@@ -393,7 +394,7 @@ func goldenBatches(t *testing.T, dir string, pol *engine.Policy) []*diffBatch {
 			k, err := json.Marshal(c.Params)
 			require.NoError(t, err)
 			if members[c.Rule] == nil {
-				members[c.Rule] = map[string][]goldenCase{}
+				members[c.Rule] = map[string][]golden.Case{}
 			}
 			if members[c.Rule][string(k)] == nil {
 				sets[c.Rule] = append(sets[c.Rule], string(k))
@@ -427,7 +428,7 @@ func goldenBatches(t *testing.T, dir string, pol *engine.Policy) []*diffBatch {
 }
 
 // addGolden adds a golden case's file to the batch, once.
-func (b *diffBatch) addGolden(c goldenCase) {
+func (b *diffBatch) addGolden(c golden.Case) {
 	path := filepath.Join("..", filepath.FromSlash(c.File))
 	for _, in := range b.inputs {
 		if in.path == path {

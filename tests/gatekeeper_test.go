@@ -97,7 +97,7 @@ func TestGoldenEnginesAgree(t *testing.T) {
 	gks, cs := gatekeepers{}, cels{}
 	compared, withFindings := 0, 0
 	for _, c := range loadCases(t) {
-		obj := loadObject(t, c.File)
+		obj := caseObject(t, c)
 		for _, prof := range opa.policy.Ruleset.Profiles {
 			if _, ok := prof.Rules[c.Rule]; !ok {
 				continue

@@ -44,7 +44,7 @@ func run(t *testing.T, stdin string, args ...string) (string, string, int) {
 	return out.String(), errOut.String(), code
 }
 
-func golden(t *testing.T, name, got string) {
+func matchGolden(t *testing.T, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", "golden", name)
 	if *update {
@@ -62,7 +62,7 @@ func TestCheckOutputGolden(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			out, _, code := run(t, "", "check", "-o", format, "--color", "never", "testdata/check")
 			require.Equal(t, 2, code, "errors win over findings")
-			golden(t, "check."+format, out)
+			matchGolden(t, "check."+format, out)
 		})
 	}
 }

@@ -12,12 +12,12 @@ import (
 
 	"github.com/hpguard/hpguard"
 	"github.com/hpguard/hpguard/gatekeeper"
-	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/internal/audit"
 	"github.com/hpguard/hpguard/internal/bundle"
 	"github.com/hpguard/hpguard/internal/check"
 	"github.com/hpguard/hpguard/internal/engine"
-	"github.com/hpguard/hpguard/policies"
+	"github.com/hpguard/hpguard/internal/golden"
+	"github.com/hpguard/hpguard/tests"
 )
 
 type reportParams struct {
@@ -88,7 +88,7 @@ func runReport(ctx context.Context, p reportParams, args []string, stdin io.Read
 	if err != nil {
 		return &exitError{code: exitFindings, err: err}
 	}
-	s, err := spec.Load(policies.Spec())
+	cases, err := golden.Load(tests.Golden())
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func runReport(ctx context.Context, p reportParams, args []string, stdin io.Read
 		}
 	}
 	v, _ := buildVersion()
-	in := audit.Input{Ruleset: pol.Ruleset, Bundle: info, Spec: s, Engines: engines, Version: v}
+	in := audit.Input{Ruleset: pol.Ruleset, Bundle: info, Cases: cases, Engines: engines, Version: v}
 	if len(args) > 0 {
 		profile := p.profile
 		if profile == "" {

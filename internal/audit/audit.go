@@ -12,10 +12,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/hpguard/hpguard/generator"
-	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/internal/bundle"
 	"github.com/hpguard/hpguard/internal/engine"
+	"github.com/hpguard/hpguard/internal/golden"
 	"github.com/hpguard/hpguard/internal/report"
 	"github.com/hpguard/hpguard/internal/ruleset"
 )
@@ -35,8 +34,8 @@ type Input struct {
 	Ruleset *ruleset.Ruleset
 	// Bundle describes the audited bundle (nil when the policy is not a bundle).
 	Bundle *bundle.Info
-	// Spec provides the golden cases; it must be the spec the policy was generated from.
-	Spec *spec.Spec
+	// Cases are the golden cases (golden.Load) of the spec the policy was generated from.
+	Cases []golden.Case
 	// Engines are run over every golden case.
 	Engines []Engine
 	// Check is the report of a check run to include (nil for none).
@@ -81,12 +80,8 @@ type Count struct {
 // Build evaluates every golden case with every engine and assembles the report.
 func Build(ctx context.Context, in Input) (*Audit, error) {
 	a := &Audit{Input: in, CoverageOK: true}
-	cases, err := generator.Cases(in.Spec)
-	if err != nil {
-		return nil, fmt.Errorf("golden cases: %w", err)
-	}
-	byRule := map[string][]generator.Case{}
-	for _, c := range cases {
+	byRule := map[string][]golden.Case{}
+	for _, c := range in.Cases {
 		byRule[c.Rule] = append(byRule[c.Rule], c)
 	}
 	cache := map[string]engine.Evaluator{}
@@ -168,7 +163,7 @@ func Build(ctx context.Context, in Input) (*Audit, error) {
 }
 
 // verify evaluates a golden case and returns what is wrong ("" when it passes).
-func verify(ctx context.Context, ev engine.Evaluator, c generator.Case, severity string) string {
+func verify(ctx context.Context, ev engine.Evaluator, c golden.Case, severity string) string {
 	fs, err := ev.Evaluate(ctx, c.Object)
 	if err != nil {
 		return err.Error()

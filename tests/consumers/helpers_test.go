@@ -26,10 +26,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"sigs.k8s.io/yaml"
 
 	"github.com/hpguard/hpguard/internal/bundle"
 	"github.com/hpguard/hpguard/internal/engine"
+	"github.com/hpguard/hpguard/internal/golden"
 	"github.com/hpguard/hpguard/internal/report"
 	"github.com/hpguard/hpguard/policies"
 )
@@ -61,35 +61,18 @@ func tool(t *testing.T, name string, build ...string) string {
 	return p
 }
 
-// goldenCase is an entry of tests/golden/cases.json.
-type goldenCase struct {
-	Name   string         `json:"name"`
-	Rule   string         `json:"rule"`
-	File   string         `json:"file"`
-	Params map[string]any `json:"params"`
-	obj    map[string]any
-}
-
 // paramsDoc is the case's parameter overrides ({} when none).
-func (c goldenCase) paramsDoc() map[string]any {
+func paramsDoc(c golden.Case) map[string]any {
 	if len(c.Params) == 0 {
 		return map[string]any{}
 	}
 	return map[string]any{c.Rule: c.Params}
 }
 
-func loadCases(t *testing.T) []goldenCase {
+func loadCases(t *testing.T) []golden.Case {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "tests", "golden", "cases.json"))
+	cases, err := golden.Load(os.DirFS(filepath.Join(root, filepath.FromSlash(golden.Dir))))
 	require.NoError(t, err)
-	var cases []goldenCase
-	require.NoError(t, json.Unmarshal(b, &cases))
-	require.NotEmpty(t, cases)
-	for i := range cases {
-		b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(cases[i].File)))
-		require.NoError(t, err)
-		require.NoError(t, yaml.Unmarshal(b, &cases[i].obj), cases[i].File)
-	}
 	return cases
 }
 
@@ -165,7 +148,7 @@ func newReference(t *testing.T) *reference {
 	return &reference{policy: p, cache: map[string]*engine.OPA{}}
 }
 
-func (r *reference) findings(ctx context.Context, profile string, c goldenCase) ([]finding, error) {
+func (r *reference) findings(ctx context.Context, profile string, c golden.Case) ([]finding, error) {
 	ps := engine.Params{}
 	if len(c.Params) > 0 {
 		ps[c.Rule] = c.Params
@@ -182,7 +165,7 @@ func (r *reference) findings(ctx context.Context, profile string, c goldenCase) 
 		r.cache[string(key)] = ev
 	}
 	r.mu.Unlock()
-	fs, err := ev.Evaluate(ctx, c.obj)
+	fs, err := ev.Evaluate(ctx, c.Object)
 	if err != nil {
 		return nil, err
 	}
