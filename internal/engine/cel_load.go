@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"path"
@@ -15,6 +16,13 @@ import (
 	"github.com/hpguard/hpguard/internal/manifest"
 	"github.com/hpguard/hpguard/internal/ruleset"
 )
+
+func init() {
+	register(Kind{Name: "cel", Title: "CEL", Shipped: "the shipped ValidatingAdmissionPolicies",
+		build: func(_ context.Context, src Sources, profile string, params Params) (Evaluator, error) {
+			return evaluator(LoadCEL(src.VAP, profile, params))
+		}})
+}
 
 // LoadCEL compiles a profile's ValidatingAdmissionPolicies from the generated vap/ directory
 // (policies/<rule>.yaml, and profiles/<profile>/<rule>.yaml with each binding and its parameters
