@@ -6,7 +6,7 @@ import (
 
 	"github.com/hpguard/hpguard/generator/checks"
 	"github.com/hpguard/hpguard/generator/spec"
-	"github.com/hpguard/hpguard/internal/engine"
+	"github.com/hpguard/hpguard/internal/ruleset"
 )
 
 // The CEL form of every rule (issue 8). A rule compiles to a list of CEL variables ending in
@@ -93,7 +93,7 @@ func CEL(s *spec.Spec, r *spec.Rule, paramsRoot string) (CELRule, error) {
 			Expression:        `variables.findings.all(g, size(g) == 0)`,
 			MessageExpression: fmt.Sprintf(`variables.findings.map(g, g.map(f, f.msg).join(%q)).filter(m, m != "").join(%q)`, CELMessageSeparator, CELMessageSeparator),
 		}},
-		FindingsExpression: engine.CELFindingsExpression,
+		FindingsExpression: ruleset.CELFindingsExpression,
 	}, nil
 }
 

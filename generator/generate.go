@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/hpguard/hpguard/generator/spec"
-	"github.com/hpguard/hpguard/internal/bundle"
 )
 
 // Header is the first line of every generated file whose format allows comments.
@@ -23,8 +22,13 @@ type File struct {
 	Data []byte
 }
 
-// Generate compiles the spec into the full, sorted artifact set.
-func Generate(s *spec.Spec) ([]File, error) {
+// Derive computes artifacts from generated files, such as the OPA bundle that packs policies/rego.
+// The command layer supplies it, so that the generator depends on no runtime package.
+type Derive func(files []File) ([]File, error)
+
+// Generate compiles the spec into the full, sorted artifact set. Each derive is given the files
+// generated before it, and the files it returns join the set.
+func Generate(s *spec.Spec, derive ...Derive) ([]File, error) {
 	if err := resolve(s); err != nil {
 		return nil, err
 	}
@@ -59,11 +63,13 @@ func Generate(s *spec.Spec) ([]File, error) {
 		return nil, fmt.Errorf("generate validating admission policies: %w", err)
 	}
 	files = append(files, vap...)
-	tarball, err := bundle.Generated(s, files)
-	if err != nil {
-		return nil, err
+	for _, d := range derive {
+		more, err := d(files)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, more...)
 	}
-	files = append(files, tarball)
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	for i := 1; i < len(files); i++ {
 		if files[i].Path == files[i-1].Path {

@@ -9,42 +9,21 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/hpguard/hpguard/generator/spec"
+	"github.com/hpguard/hpguard/internal/golden"
+	"github.com/hpguard/hpguard/internal/workload"
 )
 
 // GoldenDir is where golden cases are written.
-const GoldenDir = "tests/golden"
+const GoldenDir = golden.Dir
 
 // GoldenIndex is the path of the index of every golden case.
-const GoldenIndex = GoldenDir + "/cases.json"
+const GoldenIndex = GoldenDir + "/" + golden.IndexFile
 
 // goldenImage is the image of the golden manifests' containers: the dedicated HostProcess base image.
 const goldenImage = "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0"
 
-// WorkloadKinds are the nine workload kinds, Pod first.
-var WorkloadKinds = []string{"Pod", "PodTemplate", "ReplicationController", "ReplicaSet", "Deployment", "DaemonSet", "StatefulSet", "Job", "CronJob"}
-
-// Case is one golden case: a manifest built from a golden value and the findings of its rule it must
-// produce (none for an allowed value).
-type Case struct {
-	// Name is unique: <rule>/<allowed|disallowed>/<value>-<level>[-<kind>].
-	Name    string         `json:"name"`
-	Rule    string         `json:"rule"`
-	Value   string         `json:"value"`
-	Allowed bool           `json:"allowed"`
-	Level   string         `json:"level"`
-	Kind    string         `json:"kind"`
-	File    string         `json:"file"`
-	Params  map[string]any `json:"params,omitempty"`
-	Expect  []Expected     `json:"expect"`
-	// Object is the manifest (not in the index; it is the case's file).
-	Object map[string]any `json:"-"`
-}
-
-// Expected is one expected finding of the case's rule.
-type Expected struct {
-	Field     string `json:"field"`
-	Container string `json:"container,omitempty"`
-}
+// Case is a golden case (internal/golden, which loads what Golden writes).
+type Case = golden.Case
 
 // Cases builds every golden case of the spec, in rule order.
 func Cases(s *spec.Spec) ([]Case, error) {
@@ -73,8 +52,8 @@ func Cases(s *spec.Spec) ([]Case, error) {
 				if kindLevel == "" {
 					continue
 				}
-				for _, kind := range WorkloadKinds[1:] {
-					c, err := buildCase(r, v, group.allowed, kindLevel, kind)
+				for _, kind := range workload.Kinds[1:] {
+					c, err := buildCase(r, v, group.allowed, kindLevel, kind.Name)
 					if err != nil {
 						return nil, err
 					}
@@ -104,7 +83,7 @@ func buildCase(r *spec.Rule, v spec.GoldenValue, allowed bool, level, kind strin
 		Kind:    kind,
 		File:    path.Join(GoldenDir, r.ID, verdict, name+".yaml"),
 		Params:  v.Params,
-		Expect:  []Expected{},
+		Expect:  []golden.Expected{},
 	}
 	podSpec, meta := baseSpec(r.Golden.Base, level)
 	podSpec = mergePatch(podSpec, clone(v.PodPatch)).(map[string]any)
@@ -129,9 +108,9 @@ func buildCase(r *spec.Rule, v spec.GoldenValue, allowed bool, level, kind strin
 	resolve := func(s string) string {
 		return strings.NewReplacer("{target}", target, "{pod}", specPrefix, "{meta}", metaPrefix).Replace(s)
 	}
-	seen := map[Expected]bool{}
+	seen := map[golden.Expected]bool{}
 	for _, e := range v.Expect {
-		var exps []Expected
+		var exps []golden.Expected
 		if strings.Contains(e.Field, "{each}") {
 			for _, list := range []string{spec.LevelInit, spec.LevelContainer, spec.LevelEphemeral} {
 				items, _ := podSpec[list].([]any)
@@ -139,7 +118,7 @@ func buildCase(r *spec.Rule, v spec.GoldenValue, allowed bool, level, kind strin
 					m, _ := item.(map[string]any)
 					p := fmt.Sprintf("%s.%s[%d]", specPrefix, list, i)
 					name, _ := m["name"].(string)
-					exps = append(exps, Expected{Field: resolve(strings.ReplaceAll(e.Field, "{each}", p)), Container: name})
+					exps = append(exps, golden.Expected{Field: resolve(strings.ReplaceAll(e.Field, "{each}", p)), Container: name})
 				}
 			}
 		} else {
@@ -147,7 +126,7 @@ func buildCase(r *spec.Rule, v spec.GoldenValue, allowed bool, level, kind strin
 			if ctr == "{target}" {
 				ctr = targetName
 			}
-			exps = append(exps, Expected{Field: resolve(e.Field), Container: ctr})
+			exps = append(exps, golden.Expected{Field: resolve(e.Field), Container: ctr})
 		}
 		for _, x := range exps {
 			if !seen[x] {
@@ -192,6 +171,10 @@ func baseSpec(base, level string) (map[string]any, map[string]any) {
 // wrap puts a pod spec and pod metadata into a workload of the given kind and returns it with the
 // field paths of its pod spec and pod metadata.
 func wrap(kind string, podSpec, meta map[string]any) (map[string]any, string, string) {
+	k, ok := workload.Lookup(kind)
+	if !ok {
+		panic("unknown workload kind " + kind)
+	}
 	objMeta := map[string]any{"name": "golden", "namespace": "hpc"}
 	template := map[string]any{"metadata": meta, "spec": podSpec}
 	selector := map[string]any{"matchLabels": map[string]any{"app": "golden"}}
@@ -200,31 +183,26 @@ func wrap(kind string, podSpec, meta map[string]any) (map[string]any, string, st
 		s["restartPolicy"] = "OnFailure"
 		return map[string]any{"metadata": meta, "spec": s}
 	}
+	obj := map[string]any{"apiVersion": k.APIVersion(), "kind": kind, "metadata": objMeta}
 	switch kind {
 	case "Pod":
 		m := clone(meta).(map[string]any)
 		m["name"], m["namespace"] = "golden", "hpc"
-		return map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": m, "spec": podSpec}, "spec", "metadata"
+		obj["metadata"], obj["spec"] = m, podSpec
 	case "PodTemplate":
-		return map[string]any{"apiVersion": "v1", "kind": kind, "metadata": objMeta, "template": template}, "template.spec", "template.metadata"
+		obj["template"] = template
 	case "ReplicationController":
-		return map[string]any{"apiVersion": "v1", "kind": kind, "metadata": objMeta, "spec": map[string]any{
-			"replicas": 1, "selector": map[string]any{"app": "golden"}, "template": template}}, "spec.template.spec", "spec.template.metadata"
+		obj["spec"] = map[string]any{"replicas": 1, "selector": map[string]any{"app": "golden"}, "template": template}
 	case "ReplicaSet", "Deployment", "DaemonSet":
-		return map[string]any{"apiVersion": "apps/v1", "kind": kind, "metadata": objMeta, "spec": map[string]any{
-			"selector": selector, "template": template}}, "spec.template.spec", "spec.template.metadata"
+		obj["spec"] = map[string]any{"selector": selector, "template": template}
 	case "StatefulSet":
-		return map[string]any{"apiVersion": "apps/v1", "kind": kind, "metadata": objMeta, "spec": map[string]any{
-			"serviceName": "golden", "selector": selector, "template": template}}, "spec.template.spec", "spec.template.metadata"
+		obj["spec"] = map[string]any{"serviceName": "golden", "selector": selector, "template": template}
 	case "Job":
-		return map[string]any{"apiVersion": "batch/v1", "kind": kind, "metadata": objMeta, "spec": map[string]any{
-			"template": withRestart()}}, "spec.template.spec", "spec.template.metadata"
+		obj["spec"] = map[string]any{"template": withRestart()}
 	case "CronJob":
-		return map[string]any{"apiVersion": "batch/v1", "kind": kind, "metadata": objMeta, "spec": map[string]any{
-				"schedule": "0 3 * * *", "jobTemplate": map[string]any{"spec": map[string]any{"template": withRestart()}}}},
-			"spec.jobTemplate.spec.template.spec", "spec.jobTemplate.spec.template.metadata"
+		obj["spec"] = map[string]any{"schedule": "0 3 * * *", "jobTemplate": map[string]any{"spec": map[string]any{"template": withRestart()}}}
 	}
-	panic("unknown workload kind " + kind)
+	return obj, k.SpecPrefix(), k.MetaPrefix()
 }
 
 // mergePatch applies an RFC 7386 JSON merge patch to target and returns the result.

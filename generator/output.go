@@ -10,9 +10,13 @@ import (
 	"strings"
 )
 
+// BundlePath is where the OPA bundle of the generated policies is written (derived from them by the
+// command layer, see Derive).
+const BundlePath = "bundle.tar.gz"
+
 // Outputs are the directories and files Generate owns; stale files under these directories are
 // removed by Write and reported by Diff.
-var Outputs = []string{RegoDir, GoldenDir, DocsPath, GatekeeperDir, VAPDir, "bundle.tar.gz"}
+var Outputs = []string{RegoDir, GoldenDir, DocsPath, GatekeeperDir, VAPDir, BundlePath}
 
 // Write writes files under root and removes files in the generated directories that the spec no
 // longer produces.

@@ -21,8 +21,10 @@ import (
 
 	"github.com/hpguard/hpguard/internal/check"
 	"github.com/hpguard/hpguard/internal/engine"
+	"github.com/hpguard/hpguard/internal/golden"
 	"github.com/hpguard/hpguard/internal/manifest"
 	"github.com/hpguard/hpguard/internal/report"
+	"github.com/hpguard/hpguard/internal/workload"
 )
 
 // diffEngines are the hpguard engines compared; the first is the reference.
@@ -383,7 +385,7 @@ func goldenBatches(t *testing.T, dir string, pol *engine.Policy) []*diffBatch {
 	for _, prof := range pol.Ruleset.Profiles {
 		plain := &diffBatch{corpus: "golden", profile: prof.Name}
 		sets := map[string][]string{}
-		members := map[string]map[string][]goldenCase{}
+		members := map[string]map[string][]golden.Case{}
 		for _, c := range cases {
 			if _, ok := prof.Rules[c.Rule]; !ok || len(c.Params) == 0 {
 				plain.addGolden(c)
@@ -392,7 +394,7 @@ func goldenBatches(t *testing.T, dir string, pol *engine.Policy) []*diffBatch {
 			k, err := json.Marshal(c.Params)
 			require.NoError(t, err)
 			if members[c.Rule] == nil {
-				members[c.Rule] = map[string][]goldenCase{}
+				members[c.Rule] = map[string][]golden.Case{}
 			}
 			if members[c.Rule][string(k)] == nil {
 				sets[c.Rule] = append(sets[c.Rule], string(k))
@@ -426,7 +428,7 @@ func goldenBatches(t *testing.T, dir string, pol *engine.Policy) []*diffBatch {
 }
 
 // addGolden adds a golden case's file to the batch, once.
-func (b *diffBatch) addGolden(c goldenCase) {
+func (b *diffBatch) addGolden(c golden.Case) {
 	path := filepath.Join("..", filepath.FromSlash(c.File))
 	for _, in := range b.inputs {
 		if in.path == path {
@@ -636,7 +638,7 @@ func compareDiffBatch(st *diffState, b *diffBatch, decoded map[string]*decodedIn
 			continue
 		}
 		for i, d := range dec.docs {
-			if d.Err == nil && want.Docs[i].Status == report.StatusChecked && check.IsWorkload(d.APIVersion(), d.Kind()) {
+			if d.Err == nil && want.Docs[i].Status == report.StatusChecked && workload.IsWorkload(d.APIVersion(), d.Kind()) {
 				docs = append(docs, conftestDoc{batch: b, input: in, key: fmt.Sprintf("%s\x00%d", decodedKey(in), i), obj: d.Object, want: want.Docs[i]})
 			}
 		}
@@ -662,7 +664,7 @@ func checkReader(st *diffState, b *diffBatch, in diffInput, eng string, dec *dec
 		switch {
 		case d.Err != nil && (r.Status != report.StatusError || r.Error != d.Err.Error()):
 			st.problem("%s (%s): %s: %s %s %q, the reader refuses it: %v", in.name, b.label(), describeResult(r), eng, r.Status, r.Error, d.Err)
-		case d.Err == nil && r.Status == report.StatusError && !check.IsWorkload(d.APIVersion(), d.Kind()):
+		case d.Err == nil && r.Status == report.StatusError && !workload.IsWorkload(d.APIVersion(), d.Kind()):
 			st.problem("%s (%s): %s: %s error %q for a document the reader accepts and that is not a workload", in.name, b.label(), describeResult(r), eng, r.Error)
 		case d.Err == nil && (r.Kind != d.Kind() || r.Name != d.Name()):
 			st.problem("%s (%s): %s: %s reports %s %s, the reader reads %s %s", in.name, b.label(), describeResult(r), eng, r.Kind, r.Name, d.Kind(), d.Name())

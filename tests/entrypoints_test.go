@@ -83,7 +83,7 @@ func TestEntryPointsChooseTheObject(t *testing.T) {
 	gks, cs := gatekeepers{}, cels{}
 	compared, denied := 0, 0
 	for i, c := range loadCases(t) {
-		obj := loadObject(t, c.File)
+		obj := caseObject(t, c)
 		decoyed := withDecoys(obj)
 		for _, prof := range opa.policy.Ruleset.Profiles {
 			if _, ok := prof.Rules[c.Rule]; !ok {

@@ -32,10 +32,10 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/hpguard/hpguard/gatekeeper"
-	"github.com/hpguard/hpguard/internal/check"
 	"github.com/hpguard/hpguard/internal/engine"
 	"github.com/hpguard/hpguard/internal/manifest"
 	"github.com/hpguard/hpguard/internal/report"
+	"github.com/hpguard/hpguard/internal/workload"
 	"github.com/hpguard/hpguard/vap"
 )
 
@@ -97,7 +97,7 @@ func TestGoldenEnginesAgree(t *testing.T) {
 	gks, cs := gatekeepers{}, cels{}
 	compared, withFindings := 0, 0
 	for _, c := range loadCases(t) {
-		obj := loadObject(t, c.File)
+		obj := caseObject(t, c)
 		for _, prof := range opa.policy.Ruleset.Profiles {
 			if _, ok := prof.Rules[c.Rule]; !ok {
 				continue
@@ -158,7 +158,7 @@ func TestEnginesAgreeOnExamples(t *testing.T) {
 			}
 			apiVersion, _ := d.Object["apiVersion"].(string)
 			kind, _ := d.Object["kind"].(string)
-			if !check.IsWorkload(apiVersion, kind) {
+			if !workload.IsWorkload(apiVersion, kind) {
 				continue
 			}
 			for _, prof := range opa.policy.Ruleset.Profiles {

@@ -6,52 +6,35 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"sigs.k8s.io/yaml"
 
 	"github.com/hpguard/hpguard/internal/engine"
+	"github.com/hpguard/hpguard/internal/golden"
 	"github.com/hpguard/hpguard/internal/report"
 	"github.com/hpguard/hpguard/policies"
 )
 
-// goldenCase mirrors an entry of tests/golden/cases.json.
-type goldenCase struct {
-	Name    string         `json:"name"`
-	Rule    string         `json:"rule"`
-	Allowed bool           `json:"allowed"`
-	Kind    string         `json:"kind"`
-	Level   string         `json:"level"`
-	File    string         `json:"file"`
-	Params  map[string]any `json:"params"`
-	Expect  []struct {
-		Field     string `json:"field"`
-		Container string `json:"container"`
-	} `json:"expect"`
-}
+// goldenDir is the committed golden directory (golden.Dir), as the tests see it.
+func goldenDir() fs.FS { return os.DirFS("golden") }
 
-func loadCases(t testing.TB) []goldenCase {
+// loadCases reads the golden index (the cases without their manifests; see caseObject).
+func loadCases(t testing.TB) []golden.Case {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("golden", "cases.json"))
+	cases, err := golden.LoadIndex(goldenDir())
 	require.NoError(t, err)
-	var cases []goldenCase
-	require.NoError(t, json.Unmarshal(b, &cases))
-	require.NotEmpty(t, cases)
 	return cases
 }
 
-func loadObject(t testing.TB, file string) map[string]any {
+// caseObject reads a golden case's manifest.
+func caseObject(t testing.TB, c golden.Case) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", filepath.FromSlash(file)))
-	require.NoError(t, err)
-	var obj map[string]any
-	require.NoError(t, yaml.Unmarshal(b, &obj))
-	return obj
+	require.NoError(t, c.LoadObject(goldenDir()))
+	return c.Object
 }
 
 // evaluators caches one prepared evaluator per profile and parameter set.
@@ -97,7 +80,7 @@ func TestGoldenOPA(t *testing.T) {
 		}
 		covered[c.Rule][c.Allowed] = true
 		kinds[c.Kind] = true
-		obj := loadObject(t, c.File)
+		obj := caseObject(t, c)
 		for _, prof := range rs.Profiles {
 			sev, ok := prof.Rules[c.Rule]
 			if !ok {

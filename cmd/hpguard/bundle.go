@@ -88,10 +88,6 @@ func runBundleBuild(_ context.Context, p bundleBuildParams, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	in := make([]bundle.File, len(files))
-	for i, f := range files {
-		in[i] = bundle.File(f)
-	}
 	var sign *bundle.SignOptions
 	if p.signingKey != "" {
 		key, err := os.ReadFile(p.signingKey)
@@ -100,7 +96,7 @@ func runBundleBuild(_ context.Context, p bundleBuildParams, stdout, stderr io.Wr
 		}
 		sign = &bundle.SignOptions{Key: key, Alg: p.signingAlg, KeyID: p.keyID}
 	}
-	data, err := bundle.Build(s, in, sign)
+	data, err := bundle.Build(bundleFiles(files), sign)
 	if err != nil {
 		return err
 	}

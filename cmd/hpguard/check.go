@@ -118,6 +118,12 @@ func policySource(specDir, policyDir, bundleFile, keyFile string) (*engine.Polic
 	return loadPolicy(policyDir)
 }
 
+// engineSources are the sources of every engine: the policy and the shipped Gatekeeper and
+// ValidatingAdmissionPolicy directories.
+func engineSources(pol *engine.Policy) engine.Sources {
+	return engine.Sources{Policy: pol, Gatekeeper: gatekeeper.FS(), VAP: vap.FS()}
+}
+
 // loadPolicy returns the policy from dir, or the bundle embedded in the binary.
 func loadPolicy(dir string) (*engine.Policy, error) {
 	if dir == "" {
@@ -240,26 +246,14 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 	if err != nil {
 		return usageError(err)
 	}
-	var ev engine.Evaluator
-	switch p.engine {
-	case "opa":
-		ev, err = engine.NewOPA(ctx, pol, profile, params)
-	case "gatekeeper":
-		if p.policyDir != "" || p.specDir != "" || p.bundleFile != "" {
-			return usageError(fmt.Errorf("--engine gatekeeper evaluates the shipped templates; --policy, --spec and --bundle apply to --engine opa"))
-		}
-		ev, err = engine.NewGatekeeper(ctx, gatekeeper.FS(), profile, params)
-	case "cel":
-		if p.policyDir != "" || p.specDir != "" || p.bundleFile != "" {
-			return usageError(fmt.Errorf("--engine cel evaluates the shipped ValidatingAdmissionPolicies; --policy, --spec and --bundle apply to --engine opa"))
-		}
-		if err := params.Validate(pol.Ruleset); err != nil {
-			return usageError(err)
-		}
-		ev, err = engine.LoadCEL(vap.FS(), profile, params)
-	default:
-		return usageError(fmt.Errorf("--engine %q: want opa, gatekeeper or cel", p.engine))
+	kind, err := engine.Lookup(p.engine)
+	if err != nil {
+		return usageError(fmt.Errorf("--engine: %w", err))
 	}
+	if kind.Shipped != "" && (p.policyDir != "" || p.specDir != "" || p.bundleFile != "") {
+		return usageError(fmt.Errorf("--engine %s evaluates %s; --policy, --spec and --bundle apply to --engine opa", kind.Name, kind.Shipped))
+	}
+	ev, err := kind.New(ctx, engineSources(pol), profile, params)
 	if err != nil {
 		if errors.Is(err, engine.ErrParams) {
 			return usageError(err)

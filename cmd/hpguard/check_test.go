@@ -44,7 +44,7 @@ func run(t *testing.T, stdin string, args ...string) (string, string, int) {
 	return out.String(), errOut.String(), code
 }
 
-func golden(t *testing.T, name, got string) {
+func matchGolden(t *testing.T, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", "golden", name)
 	if *update {
@@ -62,7 +62,7 @@ func TestCheckOutputGolden(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			out, _, code := run(t, "", "check", "-o", format, "--color", "never", "testdata/check")
 			require.Equal(t, 2, code, "errors win over findings")
-			golden(t, "check."+format, out)
+			matchGolden(t, "check."+format, out)
 		})
 	}
 }
@@ -337,7 +337,25 @@ func TestCheckEnginesAgree(t *testing.T) {
 	}
 	_, errOut, code := run(t, "", "check", "--engine", "kyverno", "testdata/check")
 	require.Equal(t, 2, code)
-	require.Contains(t, errOut, "want opa, gatekeeper or cel")
+	require.Contains(t, errOut, `--engine: unknown engine "kyverno" (valid: cel, gatekeeper, opa)`)
+}
+
+// TestCheckEnginesValidateParamsAlike: every engine refuses bad parameters with the same message.
+func TestCheckEnginesValidateParamsAlike(t *testing.T) {
+	for _, set := range []string{
+		"run-as-user-name-allowed.allowedLocalGroups=5",
+		"run-as-user-name-allowed.groups=[a]",
+		"no-such-rule.x=1",
+	} {
+		_, want, code := run(t, "", "check", "--set", set, "testdata/check/list.yaml")
+		require.Equal(t, 2, code, want)
+		require.Contains(t, want, "invalid parameters: ")
+		for _, eng := range []string{"gatekeeper", "cel"} {
+			_, got, code := run(t, "", "check", "--engine", eng, "--set", set, "testdata/check/list.yaml")
+			require.Equal(t, 2, code, got)
+			require.Equal(t, want, got, "%s --set %s", eng, set)
+		}
+	}
 }
 
 // TestREADMEQuickStartOutput keeps the README's sample output true: it is what

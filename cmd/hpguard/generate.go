@@ -10,6 +10,7 @@ import (
 
 	"github.com/hpguard/hpguard/generator"
 	"github.com/hpguard/hpguard/generator/spec"
+	"github.com/hpguard/hpguard/internal/bundle"
 	"github.com/hpguard/hpguard/policies"
 )
 
@@ -55,7 +56,7 @@ func runGenerate(_ context.Context, p generateParams, stdout io.Writer) error {
 	if err != nil {
 		return usageError(err)
 	}
-	files, err := generator.Generate(s)
+	files, err := generator.Generate(s, bundleArtifact)
 	if err != nil {
 		return err
 	}
@@ -78,4 +79,22 @@ func runGenerate(_ context.Context, p generateParams, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "generated %d files from %d rules\n", len(files), len(s.Rules))
 	return nil
+}
+
+// bundleArtifact derives bundle.tar.gz from the generated policies (a generator.Derive).
+func bundleArtifact(files []generator.File) ([]generator.File, error) {
+	data, err := bundle.Build(bundleFiles(files), nil)
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", bundle.Path, err)
+	}
+	return []generator.File{{Path: bundle.Path, Data: data}}, nil
+}
+
+// bundleFiles converts generated files into bundle inputs.
+func bundleFiles(files []generator.File) []bundle.File {
+	in := make([]bundle.File, len(files))
+	for i, f := range files {
+		in[i] = bundle.File(f)
+	}
+	return in
 }

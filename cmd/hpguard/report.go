@@ -11,13 +11,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hpguard/hpguard"
-	"github.com/hpguard/hpguard/gatekeeper"
-	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/internal/audit"
 	"github.com/hpguard/hpguard/internal/bundle"
 	"github.com/hpguard/hpguard/internal/check"
 	"github.com/hpguard/hpguard/internal/engine"
-	"github.com/hpguard/hpguard/policies"
+	"github.com/hpguard/hpguard/internal/golden"
+	"github.com/hpguard/hpguard/tests"
 )
 
 type reportParams struct {
@@ -47,7 +46,7 @@ func newReportCmd() *cobra.Command {
 	f.StringVar(&p.keyFile, "verification-key", "", "PEM public key: verify the bundle's signature (refuse it when unsigned or tampered)")
 	f.StringVarP(&p.output, "output", "o", p.output, "output file (.html or .md) or format (html, md) for stdout")
 	f.StringVar(&p.profile, "profile", "", "profile for the manifests' findings (default: the ruleset's default)")
-	f.StringSliceVar(&p.engines, "engines", p.engines, "engines of the coverage matrix: opa, gatekeeper")
+	f.StringSliceVar(&p.engines, "engines", p.engines, "engines of the coverage matrix: "+strings.Join(engine.Names(), ", "))
 	return cmd
 }
 
@@ -88,33 +87,23 @@ func runReport(ctx context.Context, p reportParams, args []string, stdin io.Read
 	if err != nil {
 		return &exitError{code: exitFindings, err: err}
 	}
-	s, err := spec.Load(policies.Spec())
+	cases, err := golden.Load(tests.Golden())
 	if err != nil {
 		return err
 	}
-	var engines []audit.Engine
 	for _, name := range p.engines {
-		switch name {
-		case "opa":
-			engines = append(engines, audit.Engine{Name: "OPA", New: func(ctx context.Context, profile string, ps engine.Params) (engine.Evaluator, error) {
-				return engine.NewOPA(ctx, pol, profile, ps)
-			}})
-		case "gatekeeper":
-			engines = append(engines, audit.Engine{Name: "Gatekeeper", New: func(ctx context.Context, profile string, ps engine.Params) (engine.Evaluator, error) {
-				return engine.NewGatekeeper(ctx, gatekeeper.FS(), profile, ps)
-			}})
-		default:
-			return usageError(fmt.Errorf("--engines: unknown engine %q (valid: gatekeeper, opa)", name))
+		if _, err := engine.Lookup(name); err != nil {
+			return usageError(fmt.Errorf("--engines: %w", err))
 		}
 	}
 	v, _ := buildVersion()
-	in := audit.Input{Ruleset: pol.Ruleset, Bundle: info, Spec: s, Engines: engines, Version: v}
+	in := audit.Input{Ruleset: pol.Ruleset, Bundle: info, Cases: cases, Engines: p.engines, Sources: engineSources(pol), Version: v}
 	if len(args) > 0 {
 		profile := p.profile
 		if profile == "" {
 			profile = pol.Ruleset.DefaultProfile
 		}
-		ev, err := engine.NewOPA(ctx, pol, profile, nil)
+		ev, err := engine.New(ctx, "opa", engineSources(pol), profile, nil)
 		if err != nil {
 			return usageError(err)
 		}

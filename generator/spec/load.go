@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hpguard/hpguard/internal/ruleset"
 )
 
 // ErrInvalid is wrapped by every validation error, so callers can tell a bad spec from an I/O error.
@@ -327,7 +329,7 @@ func (s *Spec) validateRule(r *Rule, add func(string, int, string, ...any)) {
 			add(r.File, p.Line, "parameter %q has no default", p.Name)
 		}
 		if p.HasDefault && len(p.Schema) > 0 {
-			if err := ValidateValue(p.Schema, p.Default); err != nil {
+			if err := ruleset.ValidateValue(p.Schema, p.Default); err != nil {
 				add(r.File, p.Line, "parameter %q: default %v", p.Name, err)
 			}
 		}
@@ -369,7 +371,7 @@ func (s *Spec) validateRule(r *Rule, add func(string, int, string, ...any)) {
 			}
 			if param == nil {
 				add(r.File, r.Line, "rule %q: golden value %q sets unknown parameter %q", r.ID, v.Name, k)
-			} else if err := ValidateValue(param.Schema, pv); err != nil {
+			} else if err := ruleset.ValidateValue(param.Schema, pv); err != nil {
 				add(r.File, r.Line, "rule %q: golden value %q: parameter %q %v", r.ID, v.Name, k, err)
 			}
 		}

@@ -160,10 +160,3 @@ func TestLoadInvalid(t *testing.T) {
 		})
 	}
 }
-
-func TestValidateValue(t *testing.T) {
-	schema := map[string]any{"type": "array", "items": map[string]any{"type": "string"}}
-	require.NoError(t, ValidateValue(schema, []any{"a"}))
-	err := ValidateValue(schema, []any{1})
-	require.ErrorContains(t, err, "at /0")
-}

@@ -12,22 +12,12 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/hpguard/hpguard/generator"
-	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/internal/bundle"
 	"github.com/hpguard/hpguard/internal/engine"
+	"github.com/hpguard/hpguard/internal/golden"
 	"github.com/hpguard/hpguard/internal/report"
 	"github.com/hpguard/hpguard/internal/ruleset"
 )
-
-// EngineFactory prepares an evaluator for a profile with parameter overrides.
-type EngineFactory func(ctx context.Context, profile string, params engine.Params) (engine.Evaluator, error)
-
-// Engine is a named evaluator factory whose coverage the report shows.
-type Engine struct {
-	Name string
-	New  EngineFactory
-}
 
 // Input is what the report is built from.
 type Input struct {
@@ -35,10 +25,12 @@ type Input struct {
 	Ruleset *ruleset.Ruleset
 	// Bundle describes the audited bundle (nil when the policy is not a bundle).
 	Bundle *bundle.Info
-	// Spec provides the golden cases; it must be the spec the policy was generated from.
-	Spec *spec.Spec
-	// Engines are run over every golden case.
-	Engines []Engine
+	// Cases are the golden cases (golden.Load) of the spec the policy was generated from.
+	Cases []golden.Case
+	// Engines names the engines (engine.Names) run over every golden case.
+	Engines []string
+	// Sources are what the engines are built from.
+	Sources engine.Sources
 	// Check is the report of a check run to include (nil for none).
 	Check *report.Report
 	// Version is hpguard's version.
@@ -48,7 +40,9 @@ type Input struct {
 // Audit is the assembled report.
 type Audit struct {
 	Input
-	Coverage []RuleCoverage
+	// EngineTitles are the engines as the report names them, in the order of Engines.
+	EngineTitles []string
+	Coverage     []RuleCoverage
 	// FindingsByRule counts the check run's findings per rule.
 	FindingsByRule []Count
 	// CoverageOK is true when every engine passed every golden case.
@@ -81,16 +75,21 @@ type Count struct {
 // Build evaluates every golden case with every engine and assembles the report.
 func Build(ctx context.Context, in Input) (*Audit, error) {
 	a := &Audit{Input: in, CoverageOK: true}
-	cases, err := generator.Cases(in.Spec)
-	if err != nil {
-		return nil, fmt.Errorf("golden cases: %w", err)
+	var engines []engine.Kind
+	for _, name := range in.Engines {
+		k, err := engine.Lookup(name)
+		if err != nil {
+			return nil, err
+		}
+		engines = append(engines, k)
+		a.EngineTitles = append(a.EngineTitles, k.Title)
 	}
-	byRule := map[string][]generator.Case{}
-	for _, c := range cases {
+	byRule := map[string][]golden.Case{}
+	for _, c := range in.Cases {
 		byRule[c.Rule] = append(byRule[c.Rule], c)
 	}
 	cache := map[string]engine.Evaluator{}
-	get := func(e Engine, profile, rule string, params map[string]any) (engine.Evaluator, error) {
+	get := func(e engine.Kind, profile, rule string, params map[string]any) (engine.Evaluator, error) {
 		ps := engine.Params{}
 		if len(params) > 0 {
 			ps[rule] = params
@@ -99,7 +98,7 @@ func Build(ctx context.Context, in Input) (*Audit, error) {
 		if ev := cache[string(key)]; ev != nil {
 			return ev, nil
 		}
-		ev, err := e.New(ctx, profile, ps)
+		ev, err := e.New(ctx, in.Sources, profile, ps)
 		if err != nil {
 			return nil, err
 		}
@@ -119,8 +118,8 @@ func Build(ctx context.Context, in Input) (*Audit, error) {
 			kinds[c.Kind] = true
 		}
 		rc.Kinds = len(kinds)
-		for _, e := range in.Engines {
-			res := EngineResult{Engine: e.Name}
+		for _, e := range engines {
+			res := EngineResult{Engine: e.Title}
 			for _, prof := range in.Ruleset.Profiles {
 				sev, ok := prof.Rules[id]
 				if !ok {
@@ -129,7 +128,7 @@ func Build(ctx context.Context, in Input) (*Audit, error) {
 				for _, c := range byRule[id] {
 					ev, err := get(e, prof.Name, id, c.Params)
 					if err != nil {
-						return nil, fmt.Errorf("%s: %w", e.Name, err)
+						return nil, fmt.Errorf("%s: %w", e.Title, err)
 					}
 					res.Checks++
 					if msg := verify(ctx, ev, c, sev); msg != "" {
@@ -168,7 +167,7 @@ func Build(ctx context.Context, in Input) (*Audit, error) {
 }
 
 // verify evaluates a golden case and returns what is wrong ("" when it passes).
-func verify(ctx context.Context, ev engine.Evaluator, c generator.Case, severity string) string {
+func verify(ctx context.Context, ev engine.Evaluator, c golden.Case, severity string) string {
 	fs, err := ev.Evaluate(ctx, c.Object)
 	if err != nil {
 		return err.Error()

@@ -90,9 +90,5 @@ func (a *Audit) Summary() string {
 	for _, rc := range a.Coverage {
 		cases += rc.Cases
 	}
-	names := make([]string, len(a.Engines))
-	for i, e := range a.Engines {
-		names[i] = e.Name
-	}
-	return fmt.Sprintf("%d rules, %d golden cases, engines %s: %d of %d checks passed", len(a.Coverage), cases, strings.Join(names, ", "), passed, checks)
+	return fmt.Sprintf("%d rules, %d golden cases, engines %s: %d of %d checks passed", len(a.Coverage), cases, strings.Join(a.EngineTitles, ", "), passed, checks)
 }

@@ -29,7 +29,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/util"
 
 	"github.com/hpguard/hpguard"
-	"github.com/hpguard/hpguard/generator/spec"
+	"github.com/hpguard/hpguard/internal/ruleset"
 )
 
 const (
@@ -57,27 +57,11 @@ type SignOptions struct {
 	KeyID string
 }
 
-// Generated builds the unsigned bundle from generated files (for generator.Generate): it returns the
-// file bundle.tar.gz. F is generator.File, which has the same fields as File.
-func Generated[F ~struct {
-	Path string
-	Data []byte
-}](s *spec.Spec, files []F) (F, error) {
-	in := make([]File, len(files))
-	for i, f := range files {
-		in[i] = File(f)
-	}
-	data, err := Build(s, in, nil)
-	if err != nil {
-		return F{}, fmt.Errorf("build %s: %w", Path, err)
-	}
-	return F(File{Path: Path, Data: data}), nil
-}
-
 // Build writes the bundle of the generated files under policies/rego: every *.rego except
 // *_test.rego, data.json, the .manifest rendered from the recipe and, with sign, .signatures.json.
-func Build(s *spec.Spec, files []File, sign *SignOptions) ([]byte, error) {
-	b, err := assemble(s, files, hpguard.BundleTemplate())
+// The manifest's name, version, rules and profiles are those of the ruleset in data.json.
+func Build(files []File, sign *SignOptions) ([]byte, error) {
+	b, err := assemble(files, hpguard.BundleTemplate())
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +98,7 @@ type manifestData struct {
 	ContentHash                            string
 }
 
-func assemble(s *spec.Spec, files []File, recipe string) (*opabundle.Bundle, error) {
+func assemble(files []File, recipe string) (*opabundle.Bundle, error) {
 	type entry struct {
 		rel  string
 		data []byte
@@ -140,6 +124,10 @@ func assemble(s *spec.Spec, files []File, recipe string) (*opabundle.Bundle, err
 	if dataJSON == nil {
 		return nil, fmt.Errorf("no %s/data.json", RegoDir)
 	}
+	rs, err := ruleset.Parse(dataJSON)
+	if err != nil {
+		return nil, fmt.Errorf("%s/data.json: %w", RegoDir, err)
+	}
 	sort.Slice(mods, func(i, j int) bool { return mods[i].rel < mods[j].rel })
 
 	// The revision source: every packed file (path and bytes) and the recipe itself.
@@ -155,15 +143,12 @@ func assemble(s *spec.Spec, files []File, recipe string) (*opabundle.Bundle, err
 	}
 
 	md := manifestData{
-		Name: s.Ruleset.Name, Version: s.Ruleset.Version, Package: s.Ruleset.Package,
-		DefaultProfile: s.Ruleset.DefaultProfile, RegoVersion: RegoVersion,
+		Name: rs.Name, Version: rs.Version, Package: rs.Package,
+		DefaultProfile: rs.DefaultProfile, RegoVersion: RegoVersion,
 		ContentHash: hex.EncodeToString(h.Sum(nil)),
+		Rules:       rs.RuleIDs(),
 	}
-	for _, r := range s.Rules {
-		md.Rules = append(md.Rules, r.ID)
-	}
-	sort.Strings(md.Rules)
-	for _, p := range s.Ruleset.Profiles {
+	for _, p := range rs.Profiles {
 		md.Profiles = append(md.Profiles, p.Name)
 	}
 	manifest, err := renderManifest(recipe, md)

@@ -26,25 +26,22 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpguard/hpguard"
-	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/internal/bundle"
 	"github.com/hpguard/hpguard/internal/engine"
 	"github.com/hpguard/hpguard/internal/testutil"
+	"github.com/hpguard/hpguard/internal/ruleset"
 	"github.com/hpguard/hpguard/policies"
 )
 
 var (
 	inputsOnce sync.Once
-	inSpec     *spec.Spec
+	inRuleset  *ruleset.Ruleset
 	inFiles    []bundle.File
 )
 
 // inputs are the committed policies/rego files, as the generator produces them.
-func inputs(t testing.TB) (*spec.Spec, []bundle.File) {
+func inputs(t testing.TB) (*ruleset.Ruleset, []bundle.File) {
 	inputsOnce.Do(func() {
-		s, err := spec.LoadDir(filepath.Join("..", "..", "policies", "spec"))
-		require.NoError(t, err)
-		inSpec = s
 		rego := policies.Rego()
 		require.NoError(t, fs.WalkDir(rego, ".", func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
@@ -54,8 +51,12 @@ func inputs(t testing.TB) (*spec.Spec, []bundle.File) {
 			inFiles = append(inFiles, bundle.File{Path: bundle.RegoDir + "/" + p, Data: b})
 			return err
 		}))
+		data, err := fs.ReadFile(rego, "data.json")
+		require.NoError(t, err)
+		inRuleset, err = ruleset.Parse(data)
+		require.NoError(t, err)
 	})
-	return inSpec, inFiles
+	return inRuleset, inFiles
 }
 
 type keyPair struct{ priv, pub []byte }
@@ -85,12 +86,12 @@ func ecKey(t testing.TB) keyPair {
 }
 
 func TestBuildIsReproducibleAndCommitted(t *testing.T) {
-	s, files := inputs(t)
+	_, files := inputs(t)
 	start := time.Now()
-	a, err := bundle.Build(s, files, nil)
+	a, err := bundle.Build(files, nil)
 	require.NoError(t, err)
 	t.Logf("bundle build: %d bytes in %s", len(a), time.Since(start))
-	b, err := bundle.Build(s, files, nil)
+	b, err := bundle.Build(files, nil)
 	require.NoError(t, err)
 	require.Equal(t, a, b, "two builds give identical bytes")
 	embedded, err := hpguard.Bundle()
@@ -102,15 +103,15 @@ func TestBuildIsReproducibleAndCommitted(t *testing.T) {
 	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
 		rev[i], rev[j] = rev[j], rev[i]
 	}
-	c, err := bundle.Build(s, rev, nil)
+	c, err := bundle.Build(rev, nil)
 	require.NoError(t, err)
 	require.Equal(t, a, c)
 
 	// RS256 signatures are deterministic too.
 	k := rsaKey(t)
-	s1, err := bundle.Build(s, files, &bundle.SignOptions{Key: k.priv})
+	s1, err := bundle.Build(files, &bundle.SignOptions{Key: k.priv})
 	require.NoError(t, err)
-	s2, err := bundle.Build(s, files, &bundle.SignOptions{Key: k.priv, Alg: "RS256"})
+	s2, err := bundle.Build(files, &bundle.SignOptions{Key: k.priv, Alg: "RS256"})
 	require.NoError(t, err)
 	require.Equal(t, s1, s2)
 }
@@ -121,9 +122,9 @@ func TestManifest(t *testing.T) {
 	info, err := bundle.Inspect(data, nil)
 	require.NoError(t, err)
 	s, files := inputs(t)
-	require.Equal(t, []string{s.Ruleset.Package}, info.Roots)
+	require.Equal(t, []string{s.Package}, info.Roots)
 	require.Equal(t, 1, *info.RegoVersion)
-	require.True(t, strings.HasPrefix(info.Revision, s.Ruleset.Version+"+"), info.Revision)
+	require.True(t, strings.HasPrefix(info.Revision, s.Version+"+"), info.Revision)
 	require.Equal(t, bundle.SigUnsigned, info.Signature.Status)
 	require.Len(t, info.Metadata["rules"], len(s.Rules))
 	require.Len(t, info.Rules, len(s.Rules))
@@ -144,7 +145,7 @@ func TestManifest(t *testing.T) {
 			changed[i].Data = append(append([]byte(nil), changed[i].Data...), []byte("\n# changed\n")...)
 		}
 	}
-	other, err := bundle.Build(s, changed, nil)
+	other, err := bundle.Build(changed, nil)
 	require.NoError(t, err)
 	oinfo, err := bundle.Inspect(other, nil)
 	require.NoError(t, err)
@@ -171,10 +172,10 @@ func TestEmbeddedBundleEvaluatesLikePolicies(t *testing.T) {
 }
 
 func TestSignVerifyLoad(t *testing.T) {
-	s, files := inputs(t)
+	_, files := inputs(t)
 	for name, k := range map[string]keyPair{"RS256": rsaKey(t), "ES256": ecKey(t)} {
 		t.Run(name, func(t *testing.T) {
-			data, err := bundle.Build(s, files, &bundle.SignOptions{Key: k.priv, Alg: name})
+			data, err := bundle.Build(files, &bundle.SignOptions{Key: k.priv, Alg: name})
 			require.NoError(t, err)
 			info, err := bundle.Verify(data, bundle.Key{PEM: k.pub})
 			require.NoError(t, err)
@@ -205,9 +206,9 @@ func TestSignVerifyLoad(t *testing.T) {
 }
 
 func TestTamperedContentNamesTheFile(t *testing.T) {
-	s, files := inputs(t)
+	_, files := inputs(t)
 	k := rsaKey(t)
-	data, err := bundle.Build(s, files, &bundle.SignOptions{Key: k.priv})
+	data, err := bundle.Build(files, &bundle.SignOptions{Key: k.priv})
 	require.NoError(t, err)
 	key := bundle.Key{PEM: k.pub}
 	_, err = bundle.Verify(testutil.Repack(t, data, func(_ string, b []byte) []byte { return b }), key)
@@ -288,9 +289,9 @@ func TestTamperedContentNamesTheFile(t *testing.T) {
 
 // TestEveryOneByteChangeIsRefused flips every byte of a signed bundle, two ways, and verifies each.
 func TestEveryOneByteChangeIsRefused(t *testing.T) {
-	s, files := inputs(t)
+	_, files := inputs(t)
 	k := ecKey(t)
-	data, err := bundle.Build(s, files, &bundle.SignOptions{Key: k.priv})
+	data, err := bundle.Build(files, &bundle.SignOptions{Key: k.priv})
 	require.NoError(t, err)
 	key := bundle.Key{PEM: k.pub}
 	_, err = bundle.Verify(data, key)
@@ -376,10 +377,10 @@ func silentFlips(t *testing.T, data []byte, key bundle.Key, all bool) string {
 
 // TestLoadFile is what `hpguard check --bundle FILE [--verification-key PEM]` uses.
 func TestLoadFile(t *testing.T) {
-	s, files := inputs(t)
+	_, files := inputs(t)
 	k := rsaKey(t)
 	dir := t.TempDir()
-	signed, err := bundle.Build(s, files, &bundle.SignOptions{Key: k.priv})
+	signed, err := bundle.Build(files, &bundle.SignOptions{Key: k.priv})
 	require.NoError(t, err)
 	unsigned, err := hpguard.Bundle()
 	require.NoError(t, err)

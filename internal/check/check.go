@@ -17,6 +17,7 @@ import (
 	"github.com/hpguard/hpguard/internal/engine"
 	"github.com/hpguard/hpguard/internal/manifest"
 	"github.com/hpguard/hpguard/internal/report"
+	"github.com/hpguard/hpguard/internal/workload"
 )
 
 // Options configure a check run.
@@ -38,33 +39,6 @@ type Options struct {
 	// AllowEmpty makes a run that finds no document a pass (--allow-empty). Otherwise it is an
 	// input error: one error result per argument, saying what was read.
 	AllowEmpty bool
-}
-
-// workloadGroups maps each workload kind to the API groups it is a workload in.
-var workloadGroups = map[string][]string{
-	"Pod":                   {""},
-	"PodTemplate":           {""},
-	"ReplicationController": {""},
-	"ReplicaSet":            {"apps", "extensions"},
-	"Deployment":            {"apps", "extensions"},
-	"DaemonSet":             {"apps", "extensions"},
-	"StatefulSet":           {"apps"},
-	"Job":                   {"batch"},
-	"CronJob":               {"batch"},
-}
-
-// IsWorkload reports whether apiVersion/kind is one of the nine workload kinds.
-func IsWorkload(apiVersion, kind string) bool {
-	group := ""
-	if i := strings.LastIndex(apiVersion, "/"); i >= 0 {
-		group = apiVersion[:i]
-	}
-	for _, g := range workloadGroups[kind] {
-		if g == group {
-			return true
-		}
-	}
-	return false
 }
 
 // slot holds the results of one pending document, filled in by a worker.
@@ -277,7 +251,7 @@ func evaluate(ctx context.Context, ev engine.Evaluator, file string, d manifest.
 		return r, nil
 	}
 	r.APIVersion, r.Kind, r.Namespace, r.Name = d.APIVersion(), d.Kind(), d.Namespace(), d.Name()
-	if !IsWorkload(r.APIVersion, r.Kind) {
+	if !workload.IsWorkload(r.APIVersion, r.Kind) {
 		r.Status = report.StatusSkipped
 		return r, nil
 	}

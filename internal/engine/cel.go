@@ -23,6 +23,7 @@ import (
 	"k8s.io/apiserver/pkg/cel/environment"
 
 	"github.com/hpguard/hpguard/internal/report"
+	"github.com/hpguard/hpguard/internal/workload"
 )
 
 // CELPolicy is one rule's ValidatingAdmissionPolicy as the CEL engine evaluates it.
@@ -144,17 +145,13 @@ func (p CELPolicy) paramsObject() runtime.Object {
 	}}
 }
 
-// celResources are the resources of the workload kinds, as the API server would report them.
-var celResources = map[string]schema.GroupVersionResource{
-	"Pod":                   {Version: "v1", Resource: "pods"},
-	"PodTemplate":           {Version: "v1", Resource: "podtemplates"},
-	"ReplicationController": {Version: "v1", Resource: "replicationcontrollers"},
-	"ReplicaSet":            {Group: "apps", Version: "v1", Resource: "replicasets"},
-	"Deployment":            {Group: "apps", Version: "v1", Resource: "deployments"},
-	"DaemonSet":             {Group: "apps", Version: "v1", Resource: "daemonsets"},
-	"StatefulSet":           {Group: "apps", Version: "v1", Resource: "statefulsets"},
-	"Job":                   {Group: "batch", Version: "v1", Resource: "jobs"},
-	"CronJob":               {Group: "batch", Version: "v1", Resource: "cronjobs"},
+// celResource is the resource of a workload kind, as the API server would report it.
+func celResource(kind string) (schema.GroupVersionResource, bool) {
+	k, ok := workload.Lookup(kind)
+	if !ok {
+		return schema.GroupVersionResource{}, false
+	}
+	return schema.GroupVersionResource{Group: k.Group(), Version: k.Version, Resource: k.Resource}, true
 }
 
 // Review evaluates every policy on obj as a CREATE request (an UPDATE of the
@@ -162,7 +159,7 @@ var celResources = map[string]schema.GroupVersionResource{
 // (none for an object of a kind the policies do not match).
 func (c *CEL) Review(ctx context.Context, obj map[string]any, ephemeral bool) ([]CELDecision, error) {
 	u := &unstructured.Unstructured{Object: normalizeJSON(obj).(map[string]any)}
-	gvr, ok := celResources[u.GetKind()]
+	gvr, ok := celResource(u.GetKind())
 	if !ok {
 		return nil, nil // the policies match only the workload kinds
 	}

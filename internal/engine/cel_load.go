@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"path"
@@ -13,12 +14,15 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/hpguard/hpguard/internal/manifest"
+	"github.com/hpguard/hpguard/internal/ruleset"
 )
 
-// CELFindingsExpression evaluates, with a generated policy's variables, to the rule's findings:
-// "field\x1fcontainer\x1fmsg" for each, joined by "\x1e". Every generated policy ends its variables
-// with `findings`, so one expression serves them all.
-const CELFindingsExpression = `variables.findings.map(g, g.map(f, string(f.field) + "\u001f" + string(f.container) + "\u001f" + string(f.msg)).join("\u001e")).filter(s, s != "").join("\u001e")`
+func init() {
+	register(Kind{Name: "cel", Title: "CEL", Shipped: "the shipped ValidatingAdmissionPolicies",
+		build: func(_ context.Context, src Sources, profile string, params Params) (Evaluator, error) {
+			return evaluator(LoadCEL(src.VAP, profile, params))
+		}})
+}
 
 // LoadCEL compiles a profile's ValidatingAdmissionPolicies from the generated vap/ directory
 // (policies/<rule>.yaml, and profiles/<profile>/<rule>.yaml with each binding and its parameters
@@ -54,7 +58,7 @@ func LoadCEL(fsys fs.FS, profile string, params Params) (*CEL, error) {
 				ps[k] = v
 			}
 		}
-		policies = append(policies, CELPolicy{Rule: rule, Severity: severity, Policy: &vap, Params: ps, FindingsExpression: CELFindingsExpression})
+		policies = append(policies, CELPolicy{Rule: rule, Severity: severity, Policy: &vap, Params: ps, FindingsExpression: ruleset.CELFindingsExpression})
 	}
 	if len(policies) == 0 {
 		return nil, fmt.Errorf("cel: profile %q has no policies", profile)

@@ -18,24 +18,15 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/util/version"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
-	"sigs.k8s.io/yaml"
 
 	"github.com/hpguard/hpguard/generator"
 	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/internal/engine"
+	"github.com/hpguard/hpguard/internal/golden"
 	"github.com/hpguard/hpguard/internal/manifest"
 	"github.com/hpguard/hpguard/internal/report"
 	"github.com/hpguard/hpguard/policies"
 )
-
-type celGoldenCase struct {
-	Name    string         `json:"name"`
-	Rule    string         `json:"rule"`
-	Allowed bool           `json:"allowed"`
-	Kind    string         `json:"kind"`
-	File    string         `json:"file"`
-	Params  map[string]any `json:"params"`
-}
 
 // celFixture holds the spec, the OPA oracle and compiled CEL policies (by rule and parameters).
 type celFixture struct {
@@ -210,19 +201,13 @@ func TestCELGolden(t *testing.T) {
 		t.Skip("slow: runs without -short (make test)")
 	}
 	f := newCELFixture(t)
-	b, err := os.ReadFile(filepath.Join("..", "..", "tests", "golden", "cases.json"))
+	cases, err := golden.Load(os.DirFS(filepath.Join("..", "..", filepath.FromSlash(golden.Dir))))
 	require.NoError(t, err)
-	var cases []celGoldenCase
-	require.NoError(t, json.Unmarshal(b, &cases))
-	require.NotEmpty(t, cases)
 	costs := map[string]int64{}
 	compared, disagreements := 0, 0
 	rules := map[string]bool{}
 	for _, c := range cases {
-		data, err := os.ReadFile(filepath.Join("..", "..", filepath.FromSlash(c.File)))
-		require.NoError(t, err)
-		var obj map[string]any
-		require.NoError(t, yaml.Unmarshal(data, &obj))
+		obj := c.Object
 		diffs, cost := celCompare(t, f, c.Rule, c.Params, obj)
 		gkDiffs, _ := celCompareForm(t, f, c.Rule, "gatekeeper/"+c.Rule, c.Params, obj)
 		for _, d := range gkDiffs {

@@ -41,6 +41,13 @@ type Gatekeeper struct {
 	Constraints map[string]*unstructured.Unstructured
 }
 
+func init() {
+	register(Kind{Name: "gatekeeper", Title: "Gatekeeper", Shipped: "the shipped templates",
+		build: func(ctx context.Context, src Sources, profile string, params Params) (Evaluator, error) {
+			return evaluator(NewGatekeeper(ctx, src.Gatekeeper, profile, params))
+		}})
+}
+
 // NewGatekeeper loads templates/<rule>/constrainttemplate.yaml and profiles/<profile>/*.yaml from
 // fsys (the generated gatekeeper/ directory, e.g. gatekeeper.FS()) and overrides the Constraints'
 // parameters with params, per parameter, as the OPA engine does. A parameter for a rule that is not

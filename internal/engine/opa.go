@@ -19,6 +19,12 @@ type Evaluator interface {
 	Evaluate(ctx context.Context, obj map[string]any) ([]report.Finding, error)
 }
 
+func init() {
+	register(Kind{Name: "opa", Title: "OPA", build: func(ctx context.Context, src Sources, profile string, params Params) (Evaluator, error) {
+		return evaluator(NewOPA(ctx, src.Policy, profile, params))
+	}})
+}
+
 // OPA evaluates a profile of a Policy with the embedded OPA; safe for concurrent use.
 type OPA struct {
 	query   rego.PreparedEvalQuery
@@ -184,12 +190,4 @@ func SortFindings(fs []report.Finding) {
 		}
 		return a.Message < b.Message
 	})
-}
-
-func compact(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
 }

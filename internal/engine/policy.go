@@ -3,19 +3,17 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"sort"
 	"strings"
 
-	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/internal/ruleset"
 )
 
-// ErrParams is wrapped by every invalid-parameter error.
-var ErrParams = errors.New("invalid parameters")
+// ErrParams is wrapped by every invalid-parameter error (it is ruleset.ErrParams).
+var ErrParams = ruleset.ErrParams
 
 // Policy is a loaded set of policies: Rego modules, the ruleset metadata and the data document.
 type Policy struct {
@@ -74,42 +72,9 @@ func LoadPolicy(fsys fs.FS) (*Policy, error) {
 // Params are operator overrides of rule parameters: rule id -> parameter name -> value.
 type Params map[string]map[string]any
 
-// Validate checks that every rule and parameter exists and every value matches its schema.
-func (ps Params) Validate(rs *ruleset.Ruleset) error {
-	var errs []string
-	for _, id := range sortedKeys(ps) {
-		rule := rs.Rules[id]
-		if rule == nil {
-			errs = append(errs, fmt.Sprintf("unknown rule %q (valid: %s)", id, strings.Join(rs.RuleIDs(), ", ")))
-			continue
-		}
-		for _, name := range sortedKeys(ps[id]) {
-			var param *ruleset.Parameter
-			var names []string
-			for i := range rule.Parameters {
-				names = append(names, rule.Parameters[i].Name)
-				if rule.Parameters[i].Name == name {
-					param = &rule.Parameters[i]
-				}
-			}
-			if param == nil {
-				valid := "it has none"
-				if len(names) > 0 {
-					valid = "valid: " + strings.Join(names, ", ")
-				}
-				errs = append(errs, fmt.Sprintf("rule %s has no parameter %q (%s)", id, name, valid))
-				continue
-			}
-			if err := spec.ValidateValue(param.Schema, ps[id][name]); err != nil {
-				errs = append(errs, fmt.Sprintf("%s.%s: value %s %v", id, name, compact(ps[id][name]), err))
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %s", ErrParams, strings.Join(errs, "; "))
-	}
-	return nil
-}
+// Validate checks that every rule and parameter exists and every value matches its schema
+// (ruleset.ValidateParams, the check every engine applies).
+func (ps Params) Validate(rs *ruleset.Ruleset) error { return rs.ValidateParams(ps) }
 
 // Merge returns ps overridden by other (per parameter).
 func (ps Params) Merge(other Params) Params {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hpguard/hpguard"
 	"github.com/hpguard/hpguard/internal/testutil"
+	"github.com/hpguard/hpguard/internal/golden"
 )
 
 // conftestVersion is the pinned conftest (CONFTEST_VERSION in mk/bundle.mk, which builds it into
@@ -110,7 +111,7 @@ func TestConftest(t *testing.T) {
 		runConftest(t, conftest, policyDirs["policies-rego"], ref, cases, profs)
 	})
 	t.Run("bundle", func(t *testing.T) {
-		var plain []goldenCase
+		var plain []golden.Case
 		for i, c := range cases {
 			if len(c.Params) == 0 && i%4 == 0 {
 				plain = append(plain, c)
@@ -120,7 +121,7 @@ func TestConftest(t *testing.T) {
 	})
 }
 
-func runConftest(t *testing.T, conftest, policyDir string, ref *reference, cases []goldenCase, profs []string) {
+func runConftest(t *testing.T, conftest, policyDir string, ref *reference, cases []golden.Case, profs []string) {
 	start := time.Now()
 	policyDir, err := filepath.Abs(policyDir)
 	require.NoError(t, err)
@@ -131,17 +132,17 @@ func runConftest(t *testing.T, conftest, policyDir string, ref *reference, cases
 	// (and the comparison with hpguard, which does get the parameters, confirms it).
 	type run struct {
 		profile, params string
-		cases           []goldenCase
+		cases           []golden.Case
 	}
 	var runs []run
 	for _, p := range profs {
 		prof, err := ref.policy.Ruleset.Profile(p)
 		require.NoError(t, err)
-		groups := map[string][]goldenCase{}
+		groups := map[string][]golden.Case{}
 		for _, c := range cases {
 			doc := map[string]any{}
 			if _, ok := prof.Rules[c.Rule]; ok {
-				doc = c.paramsDoc()
+				doc = paramsDoc(c)
 			}
 			key, _ := json.Marshal(doc)
 			groups[string(key)] = append(groups[string(key)], c)
@@ -177,7 +178,7 @@ func runConftest(t *testing.T, conftest, policyDir string, ref *reference, cases
 				}
 				args = append(args, "--data", f)
 			}
-			byFile := map[string]goldenCase{}
+			byFile := map[string]golden.Case{}
 			for _, c := range r.cases {
 				args = append(args, c.File)
 				byFile[c.File] = c

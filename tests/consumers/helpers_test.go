@@ -21,11 +21,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"sigs.k8s.io/yaml"
 
-	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/internal/bundle"
 	"github.com/hpguard/hpguard/internal/engine"
+	"github.com/hpguard/hpguard/internal/golden"
 	"github.com/hpguard/hpguard/internal/report"
 	"github.com/hpguard/hpguard/policies"
 )
@@ -57,35 +56,18 @@ func tool(t *testing.T, name string, build ...string) string {
 	return p
 }
 
-// goldenCase is an entry of tests/golden/cases.json.
-type goldenCase struct {
-	Name   string         `json:"name"`
-	Rule   string         `json:"rule"`
-	File   string         `json:"file"`
-	Params map[string]any `json:"params"`
-	obj    map[string]any
-}
-
 // paramsDoc is the case's parameter overrides ({} when none).
-func (c goldenCase) paramsDoc() map[string]any {
+func paramsDoc(c golden.Case) map[string]any {
 	if len(c.Params) == 0 {
 		return map[string]any{}
 	}
 	return map[string]any{c.Rule: c.Params}
 }
 
-func loadCases(t *testing.T) []goldenCase {
+func loadCases(t *testing.T) []golden.Case {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "tests", "golden", "cases.json"))
+	cases, err := golden.Load(os.DirFS(filepath.Join(root, filepath.FromSlash(golden.Dir))))
 	require.NoError(t, err)
-	var cases []goldenCase
-	require.NoError(t, json.Unmarshal(b, &cases))
-	require.NotEmpty(t, cases)
-	for i := range cases {
-		b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(cases[i].File)))
-		require.NoError(t, err)
-		require.NoError(t, yaml.Unmarshal(b, &cases[i].obj), cases[i].File)
-	}
 	return cases
 }
 
@@ -161,7 +143,7 @@ func newReference(t *testing.T) *reference {
 	return &reference{policy: p, cache: map[string]*engine.OPA{}}
 }
 
-func (r *reference) findings(ctx context.Context, profile string, c goldenCase) ([]finding, error) {
+func (r *reference) findings(ctx context.Context, profile string, c golden.Case) ([]finding, error) {
 	ps := engine.Params{}
 	if len(c.Params) > 0 {
 		ps[c.Rule] = c.Params
@@ -178,7 +160,7 @@ func (r *reference) findings(ctx context.Context, profile string, c goldenCase) 
 		r.cache[string(key)] = ev
 	}
 	r.mu.Unlock()
-	fs, err := ev.Evaluate(ctx, c.obj)
+	fs, err := ev.Evaluate(ctx, c.Object)
 	if err != nil {
 		return nil, err
 	}
@@ -195,9 +177,7 @@ func profiles(t *testing.T, r *reference) []string {
 }
 
 // regoFiles are the committed generated policies, as bundle inputs.
-func regoFiles(t *testing.T) (*spec.Spec, []bundle.File) {
-	s, err := spec.LoadDir(filepath.Join(root, "policies", "spec"))
-	require.NoError(t, err)
+func regoFiles(t *testing.T) []bundle.File {
 	var files []bundle.File
 	rego := policies.Rego()
 	require.NoError(t, fs.WalkDir(rego, ".", func(p string, d fs.DirEntry, err error) error {
@@ -208,7 +188,7 @@ func regoFiles(t *testing.T) (*spec.Spec, []bundle.File) {
 		files = append(files, bundle.File{Path: bundle.RegoDir + "/" + p, Data: b})
 		return err
 	}))
-	return s, files
+	return files
 }
 
 func rsaKeyPair(t *testing.T) (priv, pub []byte) {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/hpguard/hpguard/internal/bundle"
 	"github.com/hpguard/hpguard/internal/testutil"
+	"github.com/hpguard/hpguard/internal/golden"
 )
 
 // bundleServer is a loopback bundle service: it serves the current bytes with an ETag.
@@ -167,10 +168,10 @@ func (o *opaServer) revision(t *testing.T) string {
 // decision asks the server for the profile's findings of the case: the data API for default
 // parameters; with parameters, the query API with `with data.hpguard.params as ...` (the bundle
 // owns the hpguard root, so parameters cannot be pushed through the data API).
-func (o *opaServer) decision(profile string, c goldenCase) ([]finding, error) {
+func (o *opaServer) decision(profile string, c golden.Case) ([]finding, error) {
 	pkg := strings.ReplaceAll(profile, "-", "_")
 	if len(c.Params) == 0 {
-		code, b, err := o.do("POST", "/v1/data/hpguard/profiles/"+pkg+"/findings", map[string]any{"input": c.obj})
+		code, b, err := o.do("POST", "/v1/data/hpguard/profiles/"+pkg+"/findings", map[string]any{"input": c.Object})
 		if err != nil {
 			return nil, err
 		}
@@ -188,12 +189,12 @@ func (o *opaServer) decision(profile string, c goldenCase) ([]finding, error) {
 		}
 		return fromObjects(*r.Result)
 	}
-	params, err := json.Marshal(c.paramsDoc())
+	params, err := json.Marshal(paramsDoc(c))
 	if err != nil {
 		return nil, err
 	}
 	q := fmt.Sprintf("findings := data.hpguard.profiles.%s.findings with data.hpguard.params as %s", pkg, params)
-	code, b, err := o.do("POST", "/v1/query", map[string]any{"query": q, "input": c.obj})
+	code, b, err := o.do("POST", "/v1/query", map[string]any{"query": q, "input": c.Object})
 	if err != nil {
 		return nil, err
 	}
@@ -221,9 +222,9 @@ func TestOPAServerBundle(t *testing.T) {
 	requireConsumers(t)
 	opa := tool(t, "opa", "go", "build", "-o", ".bin/opa", "github.com/open-policy-agent/opa")
 	start := time.Now()
-	s, files := regoFiles(t)
+	files := regoFiles(t)
 	priv, pub := rsaKeyPair(t)
-	signed, err := bundle.Build(s, files, &bundle.SignOptions{Key: priv, Alg: "RS256"})
+	signed, err := bundle.Build(files, &bundle.SignOptions{Key: priv, Alg: "RS256"})
 	require.NoError(t, err)
 	info, err := bundle.Verify(signed, bundle.Key{PEM: pub})
 	require.NoError(t, err)
@@ -241,7 +242,7 @@ func TestOPAServerBundle(t *testing.T) {
 	profs := profiles(t, ref)
 	type job struct {
 		profile string
-		c       goldenCase
+		c       golden.Case
 	}
 	jobs := make(chan job)
 	var mu sync.Mutex
@@ -318,7 +319,7 @@ func TestOPAServerBundle(t *testing.T) {
 			return b
 		}(),
 		"unsigned": func() []byte {
-			u, err := bundle.Build(s, files, nil)
+			u, err := bundle.Build(files, nil)
 			require.NoError(t, err)
 			return u
 		}(),

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+
+	"github.com/hpguard/hpguard/internal/workload"
 )
 
 // Kind is a workload kind with its apiVersion and the path of its pod spec and pod metadata.
@@ -16,18 +18,14 @@ type Kind struct {
 	Spec, Meta       []string
 }
 
-// Kinds are the nine workload kinds hpguard evaluates.
-var Kinds = []Kind{
-	{"Pod", "v1", []string{"spec"}, []string{"metadata"}},
-	{"PodTemplate", "v1", []string{"template", "spec"}, []string{"template", "metadata"}},
-	{"ReplicationController", "v1", []string{"spec", "template", "spec"}, []string{"spec", "template", "metadata"}},
-	{"ReplicaSet", "apps/v1", []string{"spec", "template", "spec"}, []string{"spec", "template", "metadata"}},
-	{"Deployment", "apps/v1", []string{"spec", "template", "spec"}, []string{"spec", "template", "metadata"}},
-	{"DaemonSet", "apps/v1", []string{"spec", "template", "spec"}, []string{"spec", "template", "metadata"}},
-	{"StatefulSet", "apps/v1", []string{"spec", "template", "spec"}, []string{"spec", "template", "metadata"}},
-	{"Job", "batch/v1", []string{"spec", "template", "spec"}, []string{"spec", "template", "metadata"}},
-	{"CronJob", "batch/v1", []string{"spec", "jobTemplate", "spec", "template", "spec"}, []string{"spec", "jobTemplate", "spec", "template", "metadata"}},
-}
+// Kinds are the workload kinds hpguard evaluates (internal/workload), each in its current group.
+var Kinds = func() []Kind {
+	var out []Kind
+	for _, k := range workload.Kinds {
+		out = append(out, Kind{Name: k.Name, APIVersion: k.APIVersion(), Spec: k.Spec, Meta: k.Meta})
+	}
+	return out
+}()
 
 // Prefix is the field path of the kind's pod spec, e.g. "spec.template.spec".
 func (k Kind) Prefix() string { return strings.Join(k.Spec, ".") }

@@ -1,4 +1,4 @@
-package spec
+package ruleset
 
 import (
 	"bytes"
@@ -11,7 +11,9 @@ import (
 	"golang.org/x/text/message"
 )
 
-// ValidateValue checks v against a parameter schema (a JSON schema given as a YAML/JSON map).
+// ValidateValue checks v against a parameter schema (a JSON schema given as a YAML/JSON map). It is
+// the one check of parameter values: the spec loader applies it to defaults and golden values, every
+// engine to the operator's parameters (ValidateParams).
 func ValidateValue(schema map[string]any, v any) error {
 	sch, err := compileSchema(schema)
 	if err != nil {
