@@ -7,6 +7,7 @@ import (
 	"github.com/hpguard/hpguard/generator/checks"
 	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/internal/ruleset"
+	"github.com/hpguard/hpguard/internal/workload"
 )
 
 // The CEL form of every rule (issue 8). A rule compiles to a list of CEL variables ending in
@@ -97,24 +98,22 @@ func CEL(s *spec.Spec, r *spec.Rule, paramsRoot string) (CELRule, error) {
 	}, nil
 }
 
-// layouts are where each workload kind keeps its pod spec and metadata (as in the Rego library).
-var celLayouts = []struct{ kind, spec, meta string }{
-	{"Pod", "spec", "metadata"},
-	{"PodTemplate", "template.spec", "template.metadata"},
-	{"CronJob", "spec.jobTemplate.spec.template.spec", "spec.jobTemplate.spec.template.metadata"},
-}
-
+// celDefaultSpec and celDefaultMeta are the most common places of the pod spec and metadata; byKind
+// tests for the workload kinds that keep them elsewhere.
 const celDefaultSpec, celDefaultMeta = "spec.template.spec", "spec.template.metadata"
 
 // byKind builds a conditional over the workload kinds.
 func byKind(f func(path string) string, spec bool) string {
 	var b strings.Builder
-	for _, l := range celLayouts {
-		p := l.meta
+	for _, k := range workload.Kinds {
+		p := k.MetaPrefix()
 		if spec {
-			p = l.spec
+			p = k.SpecPrefix()
 		}
-		fmt.Fprintf(&b, "object.kind == %s ? %s : ", checks.Lit(l.kind), f(p))
+		if (spec && p == celDefaultSpec) || (!spec && p == celDefaultMeta) {
+			continue
+		}
+		fmt.Fprintf(&b, "object.kind == %s ? %s : ", checks.Lit(k.Name), f(p))
 	}
 	if spec {
 		b.WriteString(f(celDefaultSpec))

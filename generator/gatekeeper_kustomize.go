@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 
+	"github.com/hpguard/hpguard/internal/workload"
 	expansionv1beta1 "github.com/open-policy-agent/gatekeeper/v3/apis/expansion/v1beta1"
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/mutation/match"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,22 +29,21 @@ func newKustomization(resources ...string) kustomization {
 // violation is still reported once.
 const ExpansionPath = "expansion/expansiontemplates.yaml"
 
-// expansionFile renders one ExpansionTemplate per workload controller: the pod template of
-// ReplicationController, ReplicaSet, Deployment, DaemonSet, StatefulSet and Job (and of PodTemplate)
-// expands to a Pod; a CronJob's job template expands to a Job, which expands in turn.
+// expansionFile renders one ExpansionTemplate per workload kind with a template (workload.Kinds):
+// the pod template of ReplicationController, ReplicaSet, Deployment, DaemonSet, StatefulSet and Job
+// (and of PodTemplate) expands to a Pod; a CronJob's job template expands to a Job, which expands in
+// turn.
 func expansionFile() ([]byte, error) {
 	type source struct {
 		group, kind, path, genKind, genGroup string
 	}
-	sources := []source{
-		{"", "PodTemplate", "template", "Pod", ""},
-		{"", "ReplicationController", "spec.template", "Pod", ""},
-		{"apps", "ReplicaSet", "spec.template", "Pod", ""},
-		{"apps", "Deployment", "spec.template", "Pod", ""},
-		{"apps", "DaemonSet", "spec.template", "Pod", ""},
-		{"apps", "StatefulSet", "spec.template", "Pod", ""},
-		{"batch", "Job", "spec.template", "Pod", ""},
-		{"batch", "CronJob", "spec.jobTemplate", "Job", "batch"},
+	var sources []source
+	for _, k := range workload.Kinds {
+		if k.Template == nil {
+			continue
+		}
+		gen, _ := workload.Lookup(k.Creates)
+		sources = append(sources, source{k.Group(), k.Name, strings.Join(k.Template, "."), k.Creates, gen.Group()})
 	}
 	var out []byte
 	for i, src := range sources {

@@ -17,6 +17,7 @@ import (
 	_ "github.com/hpguard/hpguard/generator/checks/all"
 	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/internal/ruleset"
+	"github.com/hpguard/hpguard/internal/workload"
 )
 
 //go:embed templates/*.tmpl
@@ -72,7 +73,7 @@ func LibModule(s *spec.Spec, v Variant) (string, error) {
 		return "", err
 	}
 	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "lib.rego.tmpl", map[string]any{"Ruleset": s.Ruleset, "LibPackage": v.LibPackage, "Root": s.Ruleset.Package, "ASCIIFold": ruleset.ASCIIUpperToLower()}); err != nil {
+	if err := t.ExecuteTemplate(&buf, "lib.rego.tmpl", map[string]any{"Ruleset": s.Ruleset, "LibPackage": v.LibPackage, "Root": s.Ruleset.Package, "ASCIIFold": ruleset.ASCIIUpperToLower(), "Workloads": workload.Kinds}); err != nil {
 		return "", err
 	}
 	return formatRego("lib.rego", "# "+Header+"\n"+buf.String())

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hpguard/hpguard/generator/spec"
+	"github.com/hpguard/hpguard/internal/workload"
 )
 
 // ValidatingAdmissionPolicy packaging of the CEL form (cel.go): one policy per rule, a binding per
@@ -47,11 +48,19 @@ func vapResourceRules() []admissionregistrationv1.NamedRuleWithOperations {
 			Rule:       admissionregistrationv1.Rule{APIGroups: []string{group}, APIVersions: []string{version}, Resources: resources},
 		}}
 	}
-	return []admissionregistrationv1.NamedRuleWithOperations{
-		rule("", "v1", "pods", "pods/ephemeralcontainers", "podtemplates", "replicationcontrollers"),
-		rule("apps", "v1", "replicasets", "deployments", "daemonsets", "statefulsets"),
-		rule("batch", "v1", "jobs", "cronjobs"),
+	var out []admissionregistrationv1.NamedRuleWithOperations
+	for _, k := range workload.Kinds {
+		resources := []string{k.Resource}
+		if k.Name == "Pod" {
+			resources = append(resources, "pods/ephemeralcontainers")
+		}
+		if n := len(out); n > 0 && out[n-1].APIGroups[0] == k.Group() && out[n-1].APIVersions[0] == k.Version {
+			out[n-1].Resources = append(out[n-1].Resources, resources...)
+			continue
+		}
+		out = append(out, rule(k.Group(), k.Version, resources...))
 	}
+	return out
 }
 
 // ValidatingAdmissionPolicy is the v1 ValidatingAdmissionPolicy of a rule.

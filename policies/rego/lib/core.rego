@@ -23,10 +23,7 @@ layouts := {
 	"DaemonSet": {"spec": ["spec", "template", "spec"], "meta": ["spec", "template", "metadata"]},
 	"StatefulSet": {"spec": ["spec", "template", "spec"], "meta": ["spec", "template", "metadata"]},
 	"Job": {"spec": ["spec", "template", "spec"], "meta": ["spec", "template", "metadata"]},
-	"CronJob": {
-		"spec": ["spec", "jobTemplate", "spec", "template", "spec"],
-		"meta": ["spec", "jobTemplate", "spec", "template", "metadata"],
-	},
+	"CronJob": {"spec": ["spec", "jobTemplate", "spec", "template", "spec"], "meta": ["spec", "jobTemplate", "spec", "template", "metadata"]},
 }
 
 layout := layouts[obj.kind]
