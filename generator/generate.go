@@ -22,6 +22,25 @@ type File struct {
 	Data []byte
 }
 
+// Target is one family of artifacts, generated from the spec in one pass.
+type Target struct {
+	Name     string
+	Generate func(s *spec.Spec) ([]File, error)
+}
+
+// Targets are the artifact families of Generate, in order.
+var Targets = []Target{
+	{"rego", Rego},
+	{"ruleset metadata", func(s *spec.Spec) ([]File, error) {
+		f, err := metadataFile(s)
+		return []File{f}, err
+	}},
+	{"golden cases", Golden},
+	{"docs", Docs},
+	{"gatekeeper", Gatekeeper},
+	{"validating admission policies", VAP},
+}
+
 // Derive computes artifacts from generated files, such as the OPA bundle that packs policies/rego.
 // The command layer supplies it, so that the generator depends on no runtime package.
 type Derive func(files []File) ([]File, error)
@@ -33,36 +52,13 @@ func Generate(s *spec.Spec, derive ...Derive) ([]File, error) {
 		return nil, err
 	}
 	var files []File
-	regoFiles, err := Rego(s)
-	if err != nil {
-		return nil, fmt.Errorf("generate rego: %w", err)
+	for _, t := range Targets {
+		out, err := t.Generate(s)
+		if err != nil {
+			return nil, fmt.Errorf("generate %s: %w", t.Name, err)
+		}
+		files = append(files, out...)
 	}
-	files = append(files, regoFiles...)
-	meta, err := metadataFile(s)
-	if err != nil {
-		return nil, err
-	}
-	files = append(files, meta)
-	golden, err := Golden(s)
-	if err != nil {
-		return nil, fmt.Errorf("generate golden cases: %w", err)
-	}
-	files = append(files, golden...)
-	docs, err := Docs(s)
-	if err != nil {
-		return nil, fmt.Errorf("generate docs: %w", err)
-	}
-	files = append(files, docs...)
-	gk, err := Gatekeeper(s)
-	if err != nil {
-		return nil, fmt.Errorf("generate gatekeeper: %w", err)
-	}
-	files = append(files, gk...)
-	vap, err := VAP(s)
-	if err != nil {
-		return nil, fmt.Errorf("generate validating admission policies: %w", err)
-	}
-	files = append(files, vap...)
 	for _, d := range derive {
 		more, err := d(files)
 		if err != nil {
