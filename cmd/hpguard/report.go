@@ -89,7 +89,7 @@ func runReport(ctx context.Context, p reportParams, args []string, stdin io.Read
 	}
 	cases, err := golden.Load(tests.Golden())
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (run `make generate`)", err)
 	}
 	for _, name := range p.engines {
 		if _, err := engine.Lookup(name); err != nil {
