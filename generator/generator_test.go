@@ -2,10 +2,14 @@ package generator_test
 
 import (
 	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/stretchr/testify/require"
 
@@ -112,4 +116,32 @@ func TestUnknownCheckKind(t *testing.T) {
 	_, err := generator.Generate(s)
 	require.ErrorContains(t, err, `unknown check kind "no-such-kind"`)
 	require.ErrorContains(t, err, s.Rules[0].File)
+}
+
+// TestLoadResolvesChecks: loading the spec decodes every check's arguments, so that a typo in a
+// rule file is an error with its file and line, not a silent default.
+func TestLoadResolvesChecks(t *testing.T) {
+	dir := filepath.Join("..", "policies", "spec")
+	s, err := generator.LoadDir(dir)
+	require.NoError(t, err)
+	for _, r := range s.Rules {
+		require.NotNil(t, r.Check.Typed, "rule %s has typed arguments", r.ID)
+	}
+	fsys := fstest.MapFS{}
+	require.NoError(t, fs.WalkDir(os.DirFS(dir), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(filepath.Join(dir, p))
+		fsys[p] = &fstest.MapFile{Data: b}
+		return err
+	}))
+	f := fsys["rules/host-network-required.yaml"]
+	text := strings.Replace(string(f.Data), "    equals: true\n", "    equal: true\n", 1)
+	require.NotEqual(t, string(f.Data), text)
+	line := strings.Count(text[:strings.Index(text, "    equal: true")], "\n") + 1
+	f.Data = []byte(text)
+	_, err = generator.Load(fsys)
+	require.ErrorIs(t, err, spec.ErrInvalid)
+	require.ErrorContains(t, err, fmt.Sprintf(`rules/host-network-required.yaml:%d: rule "host-network-required": check field-value: unknown argument "equal"`, line))
 }

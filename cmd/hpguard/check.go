@@ -15,7 +15,6 @@ import (
 
 	"github.com/hpguard/hpguard/gatekeeper"
 	"github.com/hpguard/hpguard/generator"
-	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/internal/bundle"
 	"github.com/hpguard/hpguard/internal/check"
 	"github.com/hpguard/hpguard/internal/engine"
@@ -105,7 +104,7 @@ func policySource(specDir, policyDir, bundleFile, keyFile string) (*engine.Polic
 		return bundle.LoadFile(bundleFile, keyFile)
 	}
 	if specDir != "" {
-		s, err := spec.LoadDir(specDir)
+		s, err := generator.LoadDir(specDir)
 		if err != nil {
 			return nil, fmt.Errorf("--spec: %w", err)
 		}

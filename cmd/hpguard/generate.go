@@ -40,9 +40,9 @@ func newGenerateCmd() *cobra.Command {
 
 func loadSpec(dir string) (*spec.Spec, error) {
 	if dir == "" {
-		return spec.Load(policies.Spec())
+		return generator.Load(policies.Spec())
 	}
-	return spec.LoadDir(dir)
+	return generator.LoadDir(dir)
 }
 
 func runGenerate(_ context.Context, p generateParams, stdout io.Writer) error {

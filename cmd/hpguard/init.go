@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hpguard/hpguard/generator"
 	"github.com/hpguard/hpguard/generator/spec"
 	"github.com/hpguard/hpguard/policies"
 )
@@ -100,7 +101,7 @@ func runNewRule(p newRuleParams, id string, stdout io.Writer) error {
 	if _, err := os.Stat(out); err == nil {
 		return usageError(fmt.Errorf("%s already exists", out))
 	}
-	s, err := spec.LoadDir(p.specDir)
+	s, err := generator.LoadDir(p.specDir)
 	if err != nil && !errors.Is(err, spec.ErrInvalid) {
 		return usageError(err)
 	}
