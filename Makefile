@@ -42,6 +42,7 @@ tools: $(OPA) ## Build the pinned tools the tests use (versions from go.mod)
 lint: tools ## gofmt, go vet, opa check --strict and opa fmt on the generated Rego
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags bench ./tests/bench/...
 	$(OPA) check --strict policies/rego
 	@out=$$($(OPA) fmt --list policies/rego); if [ -n "$$out" ]; then echo "opa fmt needed:"; echo "$$out"; exit 1; fi
 

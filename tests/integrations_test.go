@@ -81,6 +81,21 @@ func TestPreCommitHook(t *testing.T) {
 	for _, name := range []string{"a.yaml", "b.yml", "c.json"} {
 		require.Regexp(t, h["files"].(string), name)
 	}
+	// pre-commit installs a golang hook with `go install ./...` in this repository: that must build
+	// the hpguard command and nothing else (the benchmark programs carry the build tag bench).
+	gobin := t.TempDir()
+	cmd := exec.Command("go", "install", "./...")
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "GOBIN="+gobin)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go install ./...: %s", out)
+	entries, err := os.ReadDir(gobin)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	require.Equal(t, []string{"hpguard"}, names, "the hook's install builds only the hpguard command")
 }
 
 // TestActionDefinition checks that action.yml passes every input to the script.

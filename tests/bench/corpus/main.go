@@ -1,3 +1,5 @@
+//go:build bench
+
 // Command corpus writes the benchmark corpus: N pods, a third valid HostProcess pods, a third
 // HostProcess pods with varied mistakes, a third ordinary Linux pods, as one multi-document file
 // (pods.yaml), as a directory of one file per pod (pods/), as a JSON List (pods.json) and with the

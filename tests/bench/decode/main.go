@@ -1,3 +1,5 @@
+//go:build bench
+
 // Command decode reads manifests with the same reader hpguard uses (internal/manifest, kubectl-exact
 // decoding) and evaluates nothing: the decode-only floor of the benchmark.
 package main

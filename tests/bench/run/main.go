@@ -1,3 +1,5 @@
+//go:build bench
+
 // Command run is the side-by-side benchmark behind `make bench`: for each corpus size it runs
 // hpguard and its peers on the same input several times, records median wall time, CPU time and
 // peak RSS, checks that the engines report the same findings, and writes BENCHMARKS.md.
