@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpguard/hpguard"
-	"github.com/hpguard/hpguard/internal/testutil"
 	"github.com/hpguard/hpguard/internal/golden"
+	"github.com/hpguard/hpguard/internal/testutil"
 )
 
 // conftestVersion is the pinned conftest (CONFTEST_VERSION in mk/bundle.mk, which builds it into

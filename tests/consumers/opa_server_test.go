@@ -24,8 +24,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpguard/hpguard/internal/bundle"
-	"github.com/hpguard/hpguard/internal/testutil"
 	"github.com/hpguard/hpguard/internal/golden"
+	"github.com/hpguard/hpguard/internal/testutil"
 )
 
 // bundleServer is a loopback bundle service: it serves the current bytes with an ETag.
