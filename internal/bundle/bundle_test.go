@@ -28,8 +28,8 @@ import (
 	"github.com/hpguard/hpguard"
 	"github.com/hpguard/hpguard/internal/bundle"
 	"github.com/hpguard/hpguard/internal/engine"
-	"github.com/hpguard/hpguard/internal/testutil"
 	"github.com/hpguard/hpguard/internal/ruleset"
+	"github.com/hpguard/hpguard/internal/testutil"
 	"github.com/hpguard/hpguard/policies"
 )
 
