@@ -37,8 +37,12 @@ type junitIn struct {
 	} `xml:"testsuite"`
 }
 
+// TestJUnitCounts: with --fail-on warn every finding is a failure; with the default (deny) the
+// warn-only document passes (TestFormatsAgreeWithExitStatus covers that case).
 func TestJUnitCounts(t *testing.T) {
-	out := render(t, "junit", testReport(), testOptions())
+	opts := testOptions()
+	opts.FailOn = SeverityWarn
+	out := render(t, "junit", testReport(), opts)
 	if !strings.HasPrefix(string(out), xml.Header) {
 		t.Errorf("output lacks the XML declaration")
 	}
