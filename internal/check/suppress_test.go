@@ -171,13 +171,13 @@ func TestMixedRepository(t *testing.T) {
 		got = append(got, s)
 	}
 	require.Equal(t, []string{
-		".github/workflows/ci.yml skipped not a Kubernetes object (neither apiVersion nor kind)",
+		".github/workflows/ci.yml skipped not a Kubernetes object: neither apiVersion nor kind",
 		"chart error chart is a Helm chart (it holds Chart.yaml): its templates are not manifests until rendered, so it is not read. " +
 			"Render it: hpguard check --helm-chart chart, or helm template chart | hpguard check -; or leave it out with --ignore",
 		"deploy/ds.yaml checked ",
 		`deploy/half.yaml error deploy/half.yaml:1: missing "apiVersion"`,
 		"legacy/broken.yaml error legacy/broken.yaml:1: yaml: line 1: did not find expected ',' or ']'",
-		"package.json skipped not a Kubernetes object (neither apiVersion nor kind)",
+		"package.json skipped not a Kubernetes object: neither apiVersion nor kind",
 	}, got)
 	require.Equal(t, []string{filepath.Join(dir, "docs") + " docs/**"}, ignored)
 	require.Equal(t, 2, ExitCode(rep, report.SeverityDeny))

@@ -745,7 +745,7 @@ func nonKubernetes(m map[string]any) string {
 	if hasAPIVersion || hasKind {
 		return ""
 	}
-	return "not a Kubernetes object (neither apiVersion nor kind)"
+	return "not a Kubernetes object: neither apiVersion nor kind"
 }
 
 // typeMeta checks that kind and apiVersion are non-empty strings.
