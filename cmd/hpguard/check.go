@@ -41,6 +41,14 @@ type checkParams struct {
 	engine     string
 	allowEmpty bool
 	limits     manifest.Options
+	// configFile is --config; ignore is --ignore; noSuppressions is --no-suppressions.
+	configFile     string
+	ignore         []string
+	noSuppressions bool
+	// Set from the configuration file (config.go) and --ignore.
+	configParams engine.Params
+	ignores      []ignorePattern
+	configNote   string
 }
 
 func defaultCheckParams() checkParams {
@@ -60,6 +68,9 @@ func newCheckCmd() *cobra.Command {
 		Example: "  hpguard check examples/\n  helm template ./chart | hpguard check -\n  hpguard check -o sarif --profile strict manifests/ > hpguard.sarif",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := configure(cmd.Flags(), &p); err != nil {
+				return usageError(err)
+			}
 			return runCheck(cmd.Context(), p, args, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -79,6 +90,9 @@ func newCheckCmd() *cobra.Command {
 	f.StringVar(&p.engine, "engine", p.engine, "evaluation engine: opa (the shipped Rego), gatekeeper (the shipped ConstraintTemplates and Constraints in Gatekeeper's engine) or cel (the shipped ValidatingAdmissionPolicies in the API server's CEL machinery)")
 	f.IntVar(&p.workers, "workers", 0, "parallel evaluations (default: number of CPUs)")
 	f.BoolVar(&p.allowEmpty, "allow-empty", false, "pass when the input holds no document (empty standard input, a directory without manifests) instead of exiting 2")
+	f.StringVar(&p.configFile, "config", "", "configuration file (default: "+configFileName+" in the working directory or above it, up to the repository root)")
+	f.StringArrayVar(&p.ignore, "ignore", nil, "leave out paths matching this glob (** for any directories), relative to the directory argument or the working directory; repeatable")
+	f.BoolVar(&p.noSuppressions, "no-suppressions", false, "report every finding as open, ignoring "+check.SuppressPrefix+"<rule-id> annotations (for audits)")
 	f.Int64Var(&p.limits.MaxFileBytes, "max-file-size", p.limits.MaxFileBytes, "largest input file in bytes")
 	f.IntVar(&p.limits.MaxDocumentBytes, "max-document-size", p.limits.MaxDocumentBytes, "largest single document in bytes")
 	f.IntVar(&p.limits.MaxDepth, "max-depth", p.limits.MaxDepth, "deepest nesting of a document")
@@ -150,16 +164,32 @@ func tuneGC() {
 	}
 }
 
-// parseParams reads --params and applies every --set on top.
-func parseParams(file string, sets []string) (engine.Params, error) {
+// parseParams starts from base (the configuration's parameters), applies --params on top
+// (parameter by parameter) and then every --set.
+func parseParams(base engine.Params, file string, sets []string) (engine.Params, error) {
 	ps := engine.Params{}
+	for rule, m := range base {
+		ps[rule] = map[string]any{}
+		for k, v := range m {
+			ps[rule][k] = v
+		}
+	}
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("--params: %w", err)
 		}
-		if err := yaml.UnmarshalStrict(b, &ps); err != nil {
+		fromFile := engine.Params{}
+		if err := yaml.UnmarshalStrict(b, &fromFile); err != nil {
 			return nil, fmt.Errorf("--params %s: want {rule-id: {parameter: value}}: %w", file, err)
+		}
+		for rule, m := range fromFile {
+			if ps[rule] == nil {
+				ps[rule] = map[string]any{}
+			}
+			for k, v := range m {
+				ps[rule][k] = v
+			}
 		}
 	}
 	for _, s := range sets {
@@ -241,7 +271,7 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 	if err != nil {
 		return usageError(fmt.Errorf("--profile: %w", err))
 	}
-	params, err := parseParams(p.paramsFile, p.set)
+	params, err := parseParams(p.configParams, p.paramsFile, p.set)
 	if err != nil {
 		return usageError(err)
 	}
@@ -260,17 +290,28 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 		return err
 	}
 	tuneGC()
+	if p.verbose && p.configNote != "" {
+		fmt.Fprintln(stderr, "hpguard: "+p.configNote)
+	}
 	prog := newProgress(stderr, p.quiet)
 	rep, err := check.Run(ctx, check.Options{
 		Paths: args, Stdin: stdin, Evaluator: ev, Profile: profile, Workers: p.workers, Limits: p.limits,
 		Progress: prog.update, AllowEmpty: p.allowEmpty,
+		Ignore: ignoreMatcher(p.ignores), Ignored: func(path, pattern string) {
+			if p.verbose {
+				fmt.Fprintf(stderr, "hpguard: ignored %s (matches %q)\n", path, pattern)
+			}
+		},
+		KnownRule:      func(id string) bool { return pol.Ruleset.Rules[id] != nil },
+		NoSuppressions: p.noSuppressions,
 	})
 	prog.finish()
 	if err != nil {
 		return err
 	}
 	v, _ := buildVersion()
-	opts := report.Options{Color: color, Verbose: p.verbose, Rules: reportRules(pol.Ruleset, prof), ToolVersion: v}
+	opts := report.Options{Color: color, Verbose: p.verbose, Rules: append(reportRules(pol.Ruleset, prof), check.SuppressionRules()...),
+		ToolVersion: v, FailOn: p.failOn}
 	if err := reporter.Write(stdout, rep, opts); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,17 @@ type Options struct {
 	// AllowEmpty makes a run that finds no document a pass (--allow-empty). Otherwise it is an
 	// input error: one error result per argument, saying what was read.
 	AllowEmpty bool
+	// Ignore, when set, returns the ignore pattern a path found from an argument matches, or "":
+	// a matched path is not read (a directory is not walked) and is not in the report.
+	Ignore func(arg, path string, isDir bool) string
+	// Ignored, when set, is told about each path left out by Ignore.
+	Ignored func(path, pattern string)
+	// KnownRule reports whether a rule id names a rule, for suppression annotations; nil accepts
+	// every id.
+	KnownRule func(id string) bool
+	// NoSuppressions reports every finding as open, whatever the suppression annotations
+	// (--no-suppressions); the annotations are still checked.
+	NoSuppressions bool
 }
 
 // slot holds the results of one pending document, filled in by a worker.
@@ -60,7 +72,7 @@ type job struct {
 // Each argument is expanded on its own: a path that cannot be read is an error result for that path
 // and the others are still checked.
 func Run(ctx context.Context, opts Options) (*report.Report, error) {
-	inputs := manifest.Expand(opts.Paths)
+	inputs := manifest.ExpandWith(opts.Paths, manifest.ExpandOptions{Ignore: opts.Ignore})
 	stdin := &countReader{r: opts.Stdin}
 	if opts.Stdin == nil {
 		stdin = nil
@@ -87,7 +99,7 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 					continue
 				}
 				for _, d := range j.pending() {
-					r, err := evaluate(ctx, opts.Evaluator, j.slot.file, d)
+					r, err := evaluate(ctx, opts, j.slot.file, d)
 					if err != nil {
 						errOnce.Do(func() { evalErr = err })
 						failed.Store(true)
@@ -110,6 +122,16 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 			break
 		}
 		name := displayName(in.Path)
+		if in.Ignored != "" {
+			if opts.Ignored != nil {
+				opts.Ignored(in.Path, in.Ignored)
+			}
+			continue
+		}
+		if in.Chart {
+			slots = append(slots, &slot{results: []*report.Result{chartResult(name)}})
+			continue
+		}
 		if in.Err != nil {
 			slots = append(slots, &slot{results: []*report.Result{inputError(name, in.Err)}})
 			continue
@@ -155,15 +177,30 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 			index++
 		}
 	}
-	if len(rep.Results) == 0 && !opts.AllowEmpty {
+	if !opts.AllowEmpty && !slices.ContainsFunc(rep.Results, func(r report.Result) bool { return !nonKubernetes(r) }) {
 		var n int64
 		if stdin != nil {
 			n = stdin.n
 		}
-		rep.Results = emptyRun(opts.Paths, inputs, n)
+		rep.Results = append(rep.Results, emptyRun(opts.Paths, inputs, n)...)
 	}
 	rep.Summary = report.Summarize(rep.Results, files)
 	return rep, nil
+}
+
+// nonKubernetes reports whether r is a document skipped because it is not a Kubernetes object at
+// all (no apiVersion, no kind).
+func nonKubernetes(r report.Result) bool {
+	return r.Status == report.StatusSkipped && r.APIVersion == "" && r.Kind == ""
+}
+
+// chartResult is the error result for a Helm chart directory found in the input: its templates
+// are not manifests until rendered, and reading them would give only parse errors.
+func chartResult(dir string) *report.Result {
+	return &report.Result{File: dir, Status: report.StatusError, Findings: []report.Finding{}, Error: fmt.Sprintf(
+		"%s is a Helm chart (it holds %s): its templates are not manifests until rendered, so it is not read. "+
+			"Render it: hpguard check --helm-chart %s, or helm template %s | hpguard check -; "+
+			"or leave it out with --ignore", dir, manifest.ChartFile, dir, dir)}
 }
 
 // inputError is the result for a file or path that cannot be read.
@@ -179,15 +216,21 @@ func inputError(name string, err error) *report.Result {
 // nothingChecked is in the message of every result of emptyRun.
 const nothingChecked = "nothing was checked, which is not a pass"
 
-// EmptyRun reports whether the report is that of a run that found no document (without
-// AllowEmpty): its only results are those explaining why.
+// EmptyRun reports whether the report is that of a run that found no Kubernetes object (without
+// AllowEmpty): its only results are those explaining why, and documents that are not Kubernetes
+// objects.
 func EmptyRun(r *report.Report) bool {
+	found := false
 	for _, res := range r.Results {
+		if nonKubernetes(res) {
+			continue
+		}
 		if res.Status != report.StatusError || res.Line != 0 || !strings.Contains(res.Error, nothingChecked) {
 			return false
 		}
+		found = true
 	}
-	return len(r.Results) > 0
+	return found
 }
 
 // countReader counts the bytes read from standard input, for emptyRun.
@@ -223,19 +266,21 @@ func emptyRun(args []string, inputs []manifest.Input, stdinBytes int64) []report
 			msg = fmt.Sprintf("<stdin> is empty (0 bytes): %s. If it is the output of `helm template` or `kustomize build`, "+
 				"that command failed: see its errors, and run the pipeline with `set -o pipefail`; or %s", what, allow)
 		case arg == "-":
-			msg = fmt.Sprintf("<stdin> holds no Kubernetes object (%d bytes of blank lines, comments or empty Lists): %s. "+
+			msg = fmt.Sprintf("<stdin> holds no Kubernetes object (%d bytes of blank lines, comments, empty Lists or "+
+				"documents without apiVersion and kind): %s. "+
 				"Check the command that produced it, or %s", stdinBytes, what, allow)
 		case err == nil && fi.IsDir() && len(found) == 0:
 			msg = fmt.Sprintf("%s holds no file named *%s (searched recursively, following symbolic links): %s. "+
 				"Check the path, or %s", arg, strings.Join(manifest.Extensions, ", *"), what, allow)
 		case err == nil && fi.IsDir():
-			msg = fmt.Sprintf("%s: none of its %d %s files holds a Kubernetes object (only blank lines, comments or empty Lists): %s. "+
+			msg = fmt.Sprintf("%s: none of its %d %s files holds a Kubernetes object (only blank lines, comments, empty Lists "+
+				"or documents without apiVersion and kind): %s. "+
 				"Check the files, or %s", arg, len(found), exts, what, allow)
 		case err == nil && fi.Size() == 0:
 			msg = fmt.Sprintf("%s is empty (0 bytes): %s. Check the file, or %s", arg, what, allow)
 		default:
-			msg = fmt.Sprintf("%s holds no Kubernetes object (only blank lines, comments or empty Lists): %s. "+
-				"Check the file, or %s", arg, what, allow)
+			msg = fmt.Sprintf("%s holds no Kubernetes object (only blank lines, comments, empty Lists or documents "+
+				"without apiVersion and kind): %s. Check the file, or %s", arg, what, allow)
 		}
 		out = append(out, report.Result{File: displayName(arg), Status: report.StatusError, Error: msg, Findings: []report.Finding{}})
 	}
@@ -244,19 +289,23 @@ func emptyRun(args []string, inputs []manifest.Input, stdinBytes int64) []report
 
 // evaluate classifies one decoded document and evaluates it when it is a workload. The error is
 // only for a cancelled run; an evaluation problem is a result in error.
-func evaluate(ctx context.Context, ev engine.Evaluator, file string, d manifest.Document) (*report.Result, error) {
+func evaluate(ctx context.Context, opts Options, file string, d manifest.Document) (*report.Result, error) {
 	r := &report.Result{File: file, Line: d.Line, Findings: []report.Finding{}}
 	if d.Err != nil {
 		r.Status, r.Error = report.StatusError, d.Err.Error()
 		return r, nil
 	}
+	if d.NonKubernetes != "" {
+		r.Status, r.Reason = report.StatusSkipped, d.NonKubernetes
+		return r, nil
+	}
 	r.APIVersion, r.Kind, r.Namespace, r.Name = d.APIVersion(), d.Kind(), d.Namespace(), d.Name()
 	if !workload.IsWorkload(r.APIVersion, r.Kind) {
-		r.Status = report.StatusSkipped
+		r.Status, r.Reason = report.StatusSkipped, report.NotAWorkload(r.Kind)
 		return r, nil
 	}
 	r.Status = report.StatusChecked
-	findings, err := ev.Evaluate(ctx, d.Object)
+	findings, err := opts.Evaluator.Evaluate(ctx, d.Object)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -264,6 +313,7 @@ func evaluate(ctx context.Context, ev engine.Evaluator, file string, d manifest.
 		r.Status, r.Error = report.StatusError, err.Error()
 		return r, nil
 	}
+	findings = applySuppressions(findings, d.Object, r.Kind, opts.KnownRule, opts.NoSuppressions)
 	for i := range findings {
 		findings[i].Line = d.FieldLine(findings[i].Field)
 	}

@@ -230,13 +230,13 @@ func TestRunInputs(t *testing.T) {
 				"that command failed: see its errors, and run the pipeline with `set -o pipefail`; or pass --allow-empty if an input without manifests is expected"}},
 		{name: "empty stdin allowed", paths: []string{"-"}, allowEmpty: true, want: []string{}},
 		{name: "stdin of comments", paths: []string{"-"}, stdin: "# c\n---\n",
-			want: []string{"<stdin> error 0 <stdin> holds no Kubernetes object (8 bytes of blank lines, comments or empty Lists): " + noEmpty +
+			want: []string{"<stdin> error 0 <stdin> holds no Kubernetes object (8 bytes of blank lines, comments, empty Lists or documents without apiVersion and kind): " + noEmpty +
 				". Check the command that produced it, or pass --allow-empty if an input without manifests is expected"}},
 		{name: "a directory without manifests and a file of comments", paths: []string{empty, comments},
 			want: []string{
 				"empty error 0 empty holds no file named *.json, *.yaml, *.yml (searched recursively, following symbolic links): " + noEmpty +
 					". Check the path, or pass --allow-empty if an input without manifests is expected",
-				"comments.yaml error 0 comments.yaml holds no Kubernetes object (only blank lines, comments or empty Lists): " + noEmpty +
+				"comments.yaml error 0 comments.yaml holds no Kubernetes object (only blank lines, comments, empty Lists or documents without apiVersion and kind): " + noEmpty +
 					". Check the file, or pass --allow-empty if an input without manifests is expected"}},
 		{name: "empty inputs allowed", paths: []string{empty, comments, "-"}, allowEmpty: true, want: []string{}},
 		{name: "empty inputs beside a missing path: only the missing path", paths: []string{empty, missing},

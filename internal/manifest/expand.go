@@ -16,6 +16,23 @@ type Input struct {
 	Arg  string // the argument Path comes from
 	Path string // the file to read ("-" for standard input), or the path that cannot be read
 	Err  error  // why Path cannot be read (an *Error for Path), or nil
+	// Chart is set when Path is a Helm chart directory (it holds Chart.yaml): its templates are
+	// not manifests until rendered, so it is not walked.
+	Chart bool
+	// Ignored is the ignore pattern Path matches (ExpandOptions.Ignore): Path is not read, nor
+	// walked when a directory.
+	Ignored string
+}
+
+// ChartFile is the file that makes a directory a Helm chart.
+const ChartFile = "Chart.yaml"
+
+// ExpandOptions configure ExpandWith.
+type ExpandOptions struct {
+	// Ignore, when set, is asked about every path found from an argument (the argument itself, the
+	// files and directories below it) and returns the pattern it matches, or "". A matched path is
+	// returned as an Input with Ignored set, and not walked.
+	Ignore func(arg, path string, isDir bool) string
 }
 
 // Extensions are the file name extensions read in directories: kubectl's
@@ -39,21 +56,34 @@ func hasExtension(p string) bool { return slices.Contains(Extensions, filepath.E
 // A path that cannot be read (missing, no permission, a dangling link named
 // like a manifest, a loop) is an Input with Err set, in its place; the other
 // paths are still expanded. A directory without manifests adds nothing.
+//
+// A directory that holds Chart.yaml (a Helm chart, whose templates are not YAML until rendered) is
+// not walked: it is one Input with Chart set.
 func Expand(args []string) []Input {
+	return ExpandWith(args, ExpandOptions{})
+}
+
+// ExpandWith is Expand with options.
+func ExpandWith(args []string, opts ExpandOptions) []Input {
 	var out []Input
 	for _, arg := range args {
-		out = append(out, expand(arg)...)
+		out = append(out, expand(arg, opts)...)
 	}
 	return out
 }
 
-func expand(arg string) []Input {
+func expand(arg string, opts ExpandOptions) []Input {
 	if arg == "-" {
 		return []Input{{Arg: arg, Path: arg}}
 	}
 	fi, err := os.Stat(arg)
 	if err != nil {
 		return []Input{{Arg: arg, Path: arg, Err: pathError(arg, err)}}
+	}
+	if opts.Ignore != nil {
+		if g := opts.Ignore(arg, arg, fi.IsDir()); g != "" {
+			return []Input{{Arg: arg, Path: arg, Ignored: g}}
+		}
 	}
 	if !fi.IsDir() {
 		return []Input{{Arg: arg, Path: arg}}
@@ -62,7 +92,7 @@ func expand(arg string) []Input {
 	if err != nil {
 		return []Input{{Arg: arg, Path: arg, Err: pathError(arg, err)}}
 	}
-	w := &walker{arg: arg, walked: map[string]bool{}}
+	w := &walker{arg: arg, walked: map[string]bool{}, ignore: opts.Ignore}
 	w.dir(arg, real, []string{real})
 	for len(w.links) > 0 {
 		l := w.links[0]
@@ -86,6 +116,25 @@ type walker struct {
 	out    []Input
 	walked map[string]bool // real paths of the directories walked
 	links  []dirLink       // links to directories, followed after the real tree
+	ignore func(arg, path string, isDir bool) string
+}
+
+// ignored reports whether path is ignored, and records it when it is.
+func (w *walker) ignored(path string, isDir bool) bool {
+	if w.ignore == nil || path == w.arg {
+		return false
+	}
+	if g := w.ignore(w.arg, path, isDir); g != "" {
+		w.out = append(w.out, Input{Arg: w.arg, Path: path, Ignored: g})
+		return true
+	}
+	return false
+}
+
+// isChart reports whether dir holds a Chart.yaml file.
+func isChart(dir string) bool {
+	fi, err := os.Stat(filepath.Join(dir, ChartFile))
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // dirLink is a symbolic link to a directory, found at path.
@@ -99,12 +148,19 @@ type dirLink struct {
 // of the argument and of the links followed to reach it.
 func (w *walker) dir(path, real string, up []string) {
 	w.walked[real] = true
+	if isChart(path) {
+		w.out = append(w.out, Input{Arg: w.arg, Path: path, Chart: true})
+		return
+	}
 	entries, err := os.ReadDir(path)
 	if err != nil {
 		w.fail(path, err) // the entries read before the error are still walked
 	}
 	for _, e := range entries {
 		p := filepath.Join(path, e.Name())
+		if (e.IsDir() || e.Type()&fs.ModeSymlink != 0 || hasExtension(p)) && w.ignored(p, e.IsDir()) {
+			continue
+		}
 		switch {
 		case e.IsDir():
 			w.dir(p, filepath.Join(real, e.Name()), up)

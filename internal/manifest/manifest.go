@@ -61,6 +61,10 @@ type Document struct {
 	Line   int            // 1-based line where the document (or the List item) starts in the file
 	Object map[string]any // decoded object (nil when Err != nil); numbers as json.Number
 	Err    error          // why the document could not be read, nil otherwise; an *Error
+	// NonKubernetes, when set, says why the document is not a Kubernetes object at all (a mapping
+	// with neither apiVersion nor kind, such as a CI workflow or a package.json): Object holds it,
+	// and it is to be skipped, not checked nor reported as an error.
+	NonKubernetes string
 
 	src *source // text of the document, parsed lazily by FieldLine
 }

@@ -23,9 +23,12 @@ func summary(docs []Document) []string {
 	out := []string{}
 	for _, d := range docs {
 		s := fmt.Sprintf("%d/%d@%d ", d.Index, d.Item, d.Line)
-		if d.Err != nil {
+		switch {
+		case d.Err != nil:
 			s += "!" + d.Err.Error()
-		} else {
+		case d.NonKubernetes != "":
+			s += "~" + d.NonKubernetes
+		default:
 			s += d.APIVersion() + "/" + d.Kind() + "/" + d.Name()
 		}
 		out = append(out, s)
@@ -173,7 +176,14 @@ items:
 			"2/-1@5 !f.yaml:5: document is null, not a Kubernetes object",
 			"3/-1@7 !f.yaml:7: document is null, not a Kubernetes object",
 			"4/-1@9 !f.yaml:9: document is a boolean, not a Kubernetes object",
-			`5/-1@11 !f.yaml:11: missing "apiVersion"`}},
+			"5/-1@11 ~not a Kubernetes object: neither apiVersion nor kind"}},
+		{"mappings without apiVersion and kind are not Kubernetes objects", "name: ci\non: [push]\njobs: {build: {runs-on: x}}\n---\nitems: [{a: 1}]\n---\n" +
+			"metadata: {name: x}\nspec: {containers: []}\n---\nkind: null\n---\napiVersion: \"\"\nmetadata: {name: x}\n", Options{}, []string{
+			"0/-1@1 ~not a Kubernetes object: neither apiVersion nor kind",
+			"1/-1@5 ~not a Kubernetes object: neither apiVersion nor kind",
+			"2/-1@7 ~not a Kubernetes object: neither apiVersion nor kind",
+			`3/-1@10 !f.yaml:10: missing "apiVersion"`,
+			`4/-1@12 !f.yaml:12: missing "apiVersion"`}},
 		{"kind and apiVersion", "kind: Pod\n---\napiVersion: v1\n---\napiVersion: v1\nkind: 5\n---\napiVersion: v1\nkind: \"\"\n---\napiVersion: [v1]\nkind: Pod\n", Options{}, []string{
 			`0/-1@1 !f.yaml:1: missing "apiVersion"`,
 			`1/-1@3 !f.yaml:3: missing "kind"`,

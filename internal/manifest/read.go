@@ -666,6 +666,11 @@ func (rd *reader) object(obj any, src *source, root *yaml.Node, line int, seq st
 	}
 	d := Document{File: rd.name, Index: rd.index, Item: -1, Line: line, src: src}
 	rd.index++
+	if reason := nonKubernetes(m); reason != "" {
+		d.Object, d.NonKubernetes = m, reason
+		rd.add(d)
+		return
+	}
 	items, isList := m["items"]
 	kind, _ := m["kind"].(string)
 	var err error
@@ -728,6 +733,20 @@ func (rd *reader) items(list Document, arr []any, nodes *yaml.Node, kind, apiVer
 }
 
 func isArray(v any) bool { _, ok := v.([]any); return ok }
+
+// nonKubernetes says why the mapping m is not a Kubernetes object at all, or returns "": a mapping
+// with neither an apiVersion nor a kind key (a CI workflow, a package.json, a values file).
+// kubectl refuses it and nothing can send it to a cluster, so it is not checked, and not an error
+// either. A mapping with one of the two keys (even empty or null) is a manifest with a mistake:
+// typeMeta makes it an error.
+func nonKubernetes(m map[string]any) string {
+	_, hasAPIVersion := m["apiVersion"]
+	_, hasKind := m["kind"]
+	if hasAPIVersion || hasKind {
+		return ""
+	}
+	return "not a Kubernetes object: neither apiVersion nor kind"
+}
 
 // typeMeta checks that kind and apiVersion are non-empty strings.
 func typeMeta(m map[string]any) error {

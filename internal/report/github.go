@@ -10,12 +10,15 @@ import (
 
 func init() { register("github", githubReporter{}) }
 
-// githubReporter writes GitHub Actions workflow commands: an ::error or
-// ::warning annotation per finding, an ::error per document that could not be
-// evaluated, and a final ::notice with the summary.
+// githubReporter writes GitHub Actions workflow commands: an ::error
+// annotation per finding that fails the run (deny; warn with --fail-on warn),
+// a ::warning per other warn finding, an ::error per document that could not
+// be evaluated, and a final ::notice with the summary (which counts the
+// suppressed findings). Suppressed findings get no annotation: they are
+// accepted, with their reason, in the workload's source.
 type githubReporter struct{}
 
-func (githubReporter) Write(w io.Writer, r *Report, _ Options) error {
+func (githubReporter) Write(w io.Writer, r *Report, opts Options) error {
 	b := bufio.NewWriter(w)
 	for _, res := range r.Results {
 		switch res.Status {
@@ -23,9 +26,12 @@ func (githubReporter) Write(w io.Writer, r *Report, _ Options) error {
 			githubCommand(b, "error", res.File, res.Line, "input error", res.Error)
 		case StatusChecked:
 			for _, f := range res.Findings {
-				cmd := "error"
-				if f.Severity == SeverityWarn {
-					cmd = "warning"
+				if f.Suppressed() {
+					continue
+				}
+				cmd := "warning"
+				if fails(f, opts.FailOn) {
+					cmd = "error"
 				}
 				msg := f.Message
 				if f.Field != "" {

@@ -10,9 +10,13 @@ import (
 func init() { register("junit", junitReporter{}) }
 
 // junitReporter writes JUnit XML: one testsuite per file, one testcase per
-// document, a <failure> per finding (its type is the severity), an <error>
-// for a document that could not be evaluated and <skipped> for one that is
-// not a workload.
+// document, a <failure> per finding that fails the run (its type is the
+// severity), an <error> for a document that could not be evaluated and
+// <skipped> for one that is not a workload. A warn finding that does not fail
+// the run (without --fail-on warn) leaves the testcase passing and is listed
+// in its <system-out>; a testcase whose findings are all suppressed is
+// <skipped> with the reasons, and suppressed findings next to open ones are
+// listed in <system-out>.
 //
 // The types of github.com/jstemmer/go-junit-report/v2/junit allow only one
 // failure per testcase, so the report uses its own.
@@ -51,6 +55,11 @@ type junitTestcase struct {
 	Skipped   *junitResult   `xml:"skipped,omitempty"`
 	Error     *junitResult   `xml:"error,omitempty"`
 	Failures  []*junitResult `xml:"failure,omitempty"`
+	SystemOut *junitText     `xml:"system-out,omitempty"`
+}
+
+type junitText struct {
+	Text string `xml:",cdata"` // keep it to xmlText
 }
 
 type junitResult struct {
@@ -67,7 +76,7 @@ func (junitReporter) Write(w io.Writer, r *Report, opts Options) error {
 			suite.Properties = []junitProperty{{Name: "profile", Value: r.Profile}}
 		}
 		for _, res := range g.Results {
-			tc := junitCase(res, opts.Rules)
+			tc := junitCase(res, opts)
 			suite.Tests++
 			switch {
 			case tc.Error != nil:
@@ -102,7 +111,7 @@ func (junitReporter) Write(w io.Writer, r *Report, opts Options) error {
 }
 
 // junitCase is the testcase of one document.
-func junitCase(r Result, rules []Rule) junitTestcase {
+func junitCase(r Result, opts Options) junitTestcase {
 	name := fmt.Sprintf("document %d", r.Document)
 	if label := r.Label(); label != "" {
 		name = fmt.Sprintf("%s (%s)", label, name)
@@ -114,12 +123,31 @@ func junitCase(r Result, rules []Rule) junitTestcase {
 	case StatusSkipped:
 		tc.Skipped = &junitResult{Message: skipReason(r)}
 	default:
+		var out strings.Builder
+		var reasons []string
+		open := 0
 		for _, f := range r.Findings {
-			tc.Failures = append(tc.Failures, &junitResult{
-				Message: f.Rule + ": " + f.Message,
-				Type:    f.Severity,
-				Text:    xmlText(junitFailureText(r, f, rules)),
-			})
+			switch {
+			case fails(f, opts.FailOn):
+				tc.Failures = append(tc.Failures, &junitResult{
+					Message: f.Rule + ": " + f.Message,
+					Type:    f.Severity,
+					Text:    xmlText(junitFailureText(r, f, opts.Rules)),
+				})
+				open++
+			case f.Suppressed():
+				reasons = append(reasons, f.Rule+": "+suppressionText(f))
+				out.WriteString(junitFailureText(r, f, opts.Rules) + "\n")
+			default:
+				open++
+				out.WriteString(junitFailureText(r, f, opts.Rules) + "\n")
+			}
+		}
+		if open == 0 && len(reasons) > 0 {
+			tc.Skipped = &junitResult{Message: "suppressed: " + strings.Join(reasons, "; ")}
+		}
+		if out.Len() > 0 {
+			tc.SystemOut = &junitText{Text: xmlText(strings.TrimSuffix(out.String(), "\n"))}
 		}
 	}
 	return tc
@@ -144,6 +172,9 @@ func junitFailureText(r Result, f Finding, rules []Rule) string {
 	field("location", position(r.File, f.EffectiveLine(r)))
 	field("field", f.Field)
 	field("container", f.Container)
+	if f.Suppressed() {
+		field("suppressed", suppressionText(f))
+	}
 	b.WriteString("\n" + f.Message + "\n")
 	if known {
 		if rule.Remediation != "" {

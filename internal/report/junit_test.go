@@ -33,12 +33,17 @@ type junitIn struct {
 			Skipped *struct {
 				Message string `xml:"message,attr"`
 			} `xml:"skipped"`
+			SystemOut string `xml:"system-out"`
 		} `xml:"testcase"`
 	} `xml:"testsuite"`
 }
 
+// TestJUnitCounts: with --fail-on warn every finding is a failure; with the default (deny) the
+// warn-only document passes (TestFormatsAgreeWithExitStatus covers that case).
 func TestJUnitCounts(t *testing.T) {
-	out := render(t, "junit", testReport(), testOptions())
+	opts := testOptions()
+	opts.FailOn = SeverityWarn
+	out := render(t, "junit", testReport(), opts)
 	if !strings.HasPrefix(string(out), xml.Header) {
 		t.Errorf("output lacks the XML declaration")
 	}

@@ -23,6 +23,10 @@ type Options struct {
 	Rules []Rule
 	// ToolVersion is the hpguard version, recorded by reporters that name the tool.
 	ToolVersion string
+	// FailOn is the lowest severity that fails the run ("deny" when empty): reporters with a
+	// verdict per test (JUnit, TAP, GitHub annotations) fail a warn finding exactly when it fails
+	// the run.
+	FailOn string
 }
 
 // Reporter renders a Report in one output format.

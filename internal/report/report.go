@@ -41,20 +41,40 @@ type Finding struct {
 	Container string `json:"container,omitempty"`
 	// Line is the 1-based line of Field (or of its nearest existing parent) in the file; 0 when unknown.
 	Line int `json:"line,omitempty"`
+	// Status is FindingSuppressed when an annotation with a reason suppresses the finding; empty
+	// (omitted) for an open finding.
+	Status string `json:"status,omitempty"`
+	// Suppression is the annotation that suppresses the finding, when Status is FindingSuppressed.
+	Suppression *Suppression `json:"suppression,omitempty"`
 }
+
+// FindingSuppressed is the Status of a suppressed finding.
+const FindingSuppressed = "suppressed"
+
+// Suppression is why a finding is suppressed: the annotation on the workload or its pod template
+// (hpguard.io/ignore-<rule-id>) and its value, the reason.
+type Suppression struct {
+	Reason     string `json:"reason"`
+	Annotation string `json:"annotation"`
+}
+
+// Suppressed reports whether the finding is suppressed.
+func (f Finding) Suppressed() bool { return f.Status == FindingSuppressed }
 
 // Result is the outcome for one input document.
 type Result struct {
-	File       string    `json:"file"`
-	Document   int       `json:"document"`
-	Line       int       `json:"line"`
-	APIVersion string    `json:"apiVersion,omitempty"`
-	Kind       string    `json:"kind,omitempty"`
-	Namespace  string    `json:"namespace,omitempty"`
-	Name       string    `json:"name,omitempty"`
-	Status     Status    `json:"status"`
-	Error      string    `json:"error,omitempty"`
-	Findings   []Finding `json:"findings"`
+	File       string `json:"file"`
+	Document   int    `json:"document"`
+	Line       int    `json:"line"`
+	APIVersion string `json:"apiVersion,omitempty"`
+	Kind       string `json:"kind,omitempty"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name,omitempty"`
+	Status     Status `json:"status"`
+	Error      string `json:"error,omitempty"`
+	// Reason says why a skipped document was not checked, e.g. "ConfigMap is not a workload".
+	Reason   string    `json:"reason,omitempty"`
+	Findings []Finding `json:"findings"`
 }
 
 // Summary counts files, documents by status, and findings by severity.
@@ -66,6 +86,8 @@ type Summary struct {
 	Errors    int `json:"errors"`
 	Deny      int `json:"deny"`
 	Warn      int `json:"warn"`
+	// Suppressed counts the suppressed findings; Deny and Warn count the others.
+	Suppressed int `json:"suppressed"`
 }
 
 // Report is the whole outcome of a check run; its JSON form is the stable schema (version 1).
@@ -102,6 +124,10 @@ func Summarize(results []Result, files int) Summary {
 			s.Errors++
 		}
 		for _, f := range r.Findings {
+			if f.Suppressed() {
+				s.Suppressed++
+				continue
+			}
 			switch f.Severity {
 			case SeverityDeny:
 				s.Deny++
@@ -114,7 +140,8 @@ func Summarize(results []Result, files int) Summary {
 }
 
 // String renders the summary as one line, e.g.
-// "12 documents in 7 files: 9 checked, 2 skipped, 1 error; 5 deny, 2 warn".
+// "12 documents in 7 files: 9 checked, 2 skipped, 1 error; 5 deny, 2 warn", followed by
+// ", 3 suppressed" when findings are suppressed.
 func (s Summary) String() string {
 	return s.format(func(_, text string) string { return text })
 }
@@ -122,11 +149,15 @@ func (s Summary) String() string {
 // format renders the summary line, passing the finding counts through
 // decorate with their severity.
 func (s Summary) format(decorate func(severity, text string) string) string {
-	return fmt.Sprintf("%s in %s: %d checked, %d skipped, %s; %s, %s",
+	line := fmt.Sprintf("%s in %s: %d checked, %d skipped, %s; %s, %s",
 		plural(s.Documents, "document"), plural(s.Files, "file"),
 		s.Checked, s.Skipped, plural(s.Errors, "error"),
 		decorate(SeverityDeny, fmt.Sprintf("%d deny", s.Deny)),
 		decorate(SeverityWarn, fmt.Sprintf("%d warn", s.Warn)))
+	if s.Suppressed > 0 {
+		line += fmt.Sprintf(", %d suppressed", s.Suppressed)
+	}
+	return line
 }
 
 func plural(n int, noun string) string {
@@ -188,10 +219,35 @@ func describe(r Result) string {
 
 // skipReason says why a skipped document was not evaluated.
 func skipReason(r Result) string {
-	if r.Kind == "" {
+	if r.Reason != "" {
+		return r.Reason
+	}
+	return NotAWorkload(r.Kind)
+}
+
+// NotAWorkload is the reason a document of the given kind is skipped.
+func NotAWorkload(kind string) string {
+	if kind == "" {
 		return "not a workload"
 	}
-	return r.Kind + " is not a workload"
+	return kind + " is not a workload"
+}
+
+// fails reports whether an open finding fails the run under failOn ("" is deny): a deny finding
+// always, a warn finding with --fail-on warn; a suppressed finding never.
+func fails(f Finding, failOn string) bool {
+	if f.Suppressed() {
+		return false
+	}
+	return f.Severity == SeverityDeny || (f.Severity == SeverityWarn && failOn == SeverityWarn)
+}
+
+// suppressionText is "reason (annotation NAME)" for a suppressed finding.
+func suppressionText(f Finding) string {
+	if f.Suppression == nil {
+		return ""
+	}
+	return f.Suppression.Reason + " (annotation " + f.Suppression.Annotation + ")"
 }
 
 // fileGroup is the results of one input file, in input order.

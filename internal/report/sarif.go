@@ -64,11 +64,18 @@ func (sarifReporter) Write(w io.Writer, r *Report, opts Options) error {
 				if f.Container != "" {
 					props.Add("container", f.Container)
 				}
-				run.CreateResultForRule(f.Rule).
+				result := run.CreateResultForRule(f.Rule).
 					WithLevel(sarifLevel(f.Severity)).
 					WithMessage(sarif.NewTextMessage(f.Message)).
 					AddLocation(sarifLocation(artifact, f.EffectiveLine(res), res, f.Field)).
 					WithProperties(props)
+				if f.Suppressed() && f.Suppression != nil {
+					// An in-source suppression (SARIF 2.1.0 §3.35): the annotation in the manifest.
+					result.AddSuppression(sarif.NewSuppression().WithKind("inSource").
+						WithStatus("accepted").
+						WithJustification(f.Suppression.Reason).
+						WithProperties(sarif.NewPropertyBag().Add("annotation", f.Suppression.Annotation)))
+				}
 			}
 		}
 	}

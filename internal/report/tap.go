@@ -14,33 +14,50 @@ import (
 func init() { register("tap", tapReporter{}) }
 
 // tapReporter writes TAP version 14: one test point per document. A document
-// with a deny finding or an error is "not ok"; findings and errors follow as
-// a YAML diagnostic block; skipped documents carry a SKIP directive.
+// with an error, or a finding that fails the run (deny; warn with --fail-on
+// warn), is "not ok"; a warn finding that does not fail the run leaves it "ok"
+// with a "# warn: ..." diagnostic line; findings and errors follow as a YAML
+// diagnostic block. Skipped documents, and documents whose findings are all
+// suppressed, carry a SKIP directive with the reason.
 type tapReporter struct{}
 
-func (tapReporter) Write(w io.Writer, r *Report, _ Options) error {
+func (tapReporter) Write(w io.Writer, r *Report, opts Options) error {
 	b := bufio.NewWriter(w)
 	fmt.Fprintf(b, "TAP version 14\n1..%d\n", len(r.Results))
 	for i, res := range r.Results {
 		desc := tapDescription(describe(res))
 		switch res.Status {
 		case StatusSkipped:
-			fmt.Fprintf(b, "ok %d - %s # SKIP not a workload\n", i+1, desc)
+			fmt.Fprintf(b, "ok %d - %s # SKIP %s\n", i+1, desc, tapDescription(skipReason(res)))
 		case StatusError:
 			fmt.Fprintf(b, "not ok %d - %s\n", i+1, desc)
 			b.WriteString("  ---\n")
 			b.WriteString("  error: " + yamlScalar(res.Error) + "\n")
 			b.WriteString("  ...\n")
 		default:
-			status := "ok"
+			status, open, directive := "ok", 0, ""
+			var reasons, warns []string
 			for _, f := range res.Findings {
-				if f.Severity != SeverityWarn {
+				switch {
+				case fails(f, opts.FailOn):
 					status = "not ok"
+					open++
+				case f.Suppressed():
+					reasons = append(reasons, f.Rule+": "+suppressionText(f))
+				default:
+					open++
+					warns = append(warns, f.Rule+": "+f.Message)
 				}
 			}
-			fmt.Fprintf(b, "%s %d - %s\n", status, i+1, desc)
+			if open == 0 && len(reasons) > 0 {
+				directive = " # SKIP suppressed: " + tapDescription(strings.Join(reasons, "; "))
+			}
+			fmt.Fprintf(b, "%s %d - %s%s\n", status, i+1, desc, directive)
 			if len(res.Findings) > 0 {
 				tapFindings(b, res)
+			}
+			for _, w := range warns {
+				b.WriteString("# warn: " + strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(w) + "\n")
 			}
 		}
 	}
@@ -62,6 +79,11 @@ func tapFindings(b *bufio.Writer, r Result) {
 			b.WriteString("      container: " + yamlScalar(f.Container) + "\n")
 		}
 		b.WriteString("      message: " + yamlScalar(f.Message) + "\n")
+		if f.Suppressed() && f.Suppression != nil {
+			b.WriteString("      status: suppressed\n")
+			b.WriteString("      reason: " + yamlScalar(f.Suppression.Reason) + "\n")
+			b.WriteString("      annotation: " + yamlScalar(f.Suppression.Annotation) + "\n")
+		}
 	}
 	b.WriteString("  ...\n")
 }

@@ -75,7 +75,7 @@ func TestTAPStructure(t *testing.T) {
 			t.Errorf("test point %d (%s) ok = %v, want %v", p.num, p.desc, p.ok, wantOK[i])
 		}
 	}
-	if d := points[1].desc; !strings.HasSuffix(d, " # SKIP not a workload") {
+	if d := points[1].desc; !strings.HasSuffix(d, " # SKIP ConfigMap is not a workload") {
 		t.Errorf("skipped document: %q", d)
 	}
 	if !points[3].hasYA {

@@ -107,10 +107,12 @@ func (t textWriter) document(r Result) {
 
 func (t textWriter) finding(f Finding) {
 	sev, code := strings.ToUpper(f.Severity), ""
-	switch f.Severity {
-	case SeverityDeny:
+	switch {
+	case f.Suppressed():
+		sev, code = "SUPPRESSED "+f.Severity, ansiDim
+	case f.Severity == SeverityDeny:
 		code = ansiRed
-	case SeverityWarn:
+	case f.Severity == SeverityWarn:
 		code = ansiYellow
 	}
 	where := clean(f.Field)
@@ -123,6 +125,10 @@ func (t textWriter) finding(f Finding) {
 	}
 	t.WriteString("\n" + messageIndent)
 	t.message(f.Message, messageIndent)
+	if f.Suppressed() {
+		t.WriteString(messageIndent + "reason: ")
+		t.message(suppressionText(f), messageIndent+"reason: ")
+	}
 }
 
 // message writes a possibly multi-line message whose first line has already
