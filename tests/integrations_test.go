@@ -62,6 +62,63 @@ func TestActionScript(t *testing.T) {
 	require.Contains(t, out, "exit 2")
 	out, code = run(empty, "HPGUARD_ARGS=--allow-empty")
 	require.Equal(t, 0, code, out)
+
+	// Arguments are one per line, passed as they are: a list value with a space needs no quoting.
+	collector := filepath.Join("..", "examples", "log-collector.yaml")
+	out, code = run(collector)
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "run-as-user-name-allowed")
+	out, code = run(collector, "HPGUARD_ARGS=--set\nrun-as-user-name-allowed.allowedLocalGroups=[hpc-logreaders, other-group]\n")
+	require.Equal(t, 0, code, out)
+	out, code = run(collector, "HPGUARD_ARGS=--set=run-as-user-name-allowed.allowedLocalGroups=[hpc-logreaders, other-group]")
+	require.Equal(t, 0, code, out)
+
+	// One run writes both the report and the annotations; a run that fails before it completes
+	// (a usage error) leaves no report, not an empty file that looks like a result.
+	require.NoError(t, os.WriteFile(filepath.Join(tmp, "report.sarif"), []byte("stale"), 0o644))
+	out, code = run(collector, "HPGUARD_ARGS=--no-such-flag")
+	require.Equal(t, 2, code, out)
+	require.NoFileExists(t, filepath.Join(tmp, "report.sarif"))
+	require.Contains(t, out, "no sarif report written")
+
+	// The default paths (.) on a repository with workflows, package.json and other YAML.
+	cmd := exec.Command("bash", filepath.Join(mustAbs(t, ".."), "scripts", "action.sh"))
+	cmd.Dir = filepath.Join("fixtures", "repo")
+	cmd.Env = append(os.Environ(), "HPGUARD_OUTPUT="+filepath.Join(tmp, "repo.sarif"), "HPGUARD_BIN="+filepath.Join(tmp, "bin"),
+		"HPGUARD_SOURCE="+mustAbs(t, ".."), "GITHUB_OUTPUT="+ghOut)
+	b, _ = cmd.CombinedOutput()
+	require.Equal(t, 1, cmd.ProcessState.ExitCode(), "the fixture repository's seeded findings: %s", b)
+	require.Contains(t, string(b), "::error file=")
+	sb, err := os.ReadFile(filepath.Join(tmp, "repo.sarif"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(sb, &sarif))
+	require.Equal(t, "2.1.0", sarif["version"])
+
+	// The repository's .hpguard.yaml decides profile and fail-on unless the workflow sets them.
+	repo := t.TempDir()
+	seed, err := os.ReadFile(filepath.Join("..", "examples", "seed-pod.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(repo, "pod.yaml"), seed, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(repo, ".hpguard.yaml"), []byte("fail-on: warn\n"), 0o644))
+	inRepo := func(extra ...string) int {
+		cmd := exec.Command("bash", filepath.Join(mustAbs(t, ".."), "scripts", "action.sh"))
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "HPGUARD_OUTPUT="+filepath.Join(tmp, "cfg.sarif"), "HPGUARD_BIN="+filepath.Join(tmp, "bin"),
+			"HPGUARD_SOURCE="+mustAbs(t, ".."), "GITHUB_OUTPUT="+ghOut)
+		cmd.Env = append(cmd.Env, extra...)
+		out, _ := cmd.CombinedOutput()
+		t.Logf("%s", out)
+		return cmd.ProcessState.ExitCode()
+	}
+	require.Equal(t, 1, inRepo(), "fail-on: warn from .hpguard.yaml fails on the seed pod's warnings")
+	require.Equal(t, 0, inRepo("HPGUARD_FAIL_ON=deny"), "the workflow's fail-on wins")
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	require.NoError(t, err)
+	return a
 }
 
 // TestPreCommitHook checks the hook definition: it runs `hpguard check` on YAML and JSON files.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -26,6 +27,7 @@ import (
 
 type checkParams struct {
 	output     string
+	reports    []string
 	profile    string
 	policyDir  string
 	specDir    string
@@ -76,6 +78,7 @@ func newCheckCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&p.output, "output", "o", p.output, "output format: "+strings.Join(report.Names(), ", "))
+	f.StringArrayVar(&p.reports, "report", nil, "also write a report to a file, as FORMAT=FILE (repeatable; e.g. sarif=hpguard.sarif), from the same run; written only when the run completes")
 	f.StringVar(&p.profile, "profile", "", "profile to evaluate: baseline, hostprocess or strict (default: the ruleset's default, hostprocess)")
 	f.StringVar(&p.policyDir, "policy", "", "directory of Rego produced by `hpguard generate` (default: the embedded policies)")
 	f.StringVar(&p.bundleFile, "bundle", "", "evaluate this OPA bundle (built by `hpguard bundle build`) instead of the embedded one")
@@ -255,6 +258,10 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 	if err := check.ValidateFailOn(p.failOn); err != nil {
 		return usageError(err)
 	}
+	extra, err := parseReports(p.reports)
+	if err != nil {
+		return usageError(err)
+	}
 	color, err := useColor(p.color, stdout)
 	if err != nil {
 		return usageError(err)
@@ -315,6 +322,13 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 	if err := reporter.Write(stdout, rep, opts); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
+	fileOpts := opts
+	fileOpts.Color = false
+	for _, x := range extra {
+		if err := writeReportFile(x.file, x.reporter, rep, fileOpts); err != nil {
+			return err
+		}
+	}
 	if check.EmptyRun(rep) && p.output != "text" {
 		// The report says why; say it where a redirected report is not seen.
 		names := make([]string, len(args))
@@ -328,6 +342,53 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 	}
 	if code := check.ExitCode(rep, p.failOn); code != 0 {
 		return &exitError{code: code}
+	}
+	return nil
+}
+
+// extraReport is a --report FORMAT=FILE.
+type extraReport struct {
+	reporter report.Reporter
+	file     string
+}
+
+func parseReports(specs []string) ([]extraReport, error) {
+	var out []extraReport
+	for _, s := range specs {
+		format, file, ok := strings.Cut(s, "=")
+		if !ok || file == "" {
+			return nil, fmt.Errorf("--report %q: want FORMAT=FILE, e.g. sarif=hpguard.sarif", s)
+		}
+		r, err := report.Get(format)
+		if err != nil {
+			return nil, fmt.Errorf("--report %q: %w", s, err)
+		}
+		out = append(out, extraReport{reporter: r, file: file})
+	}
+	return out, nil
+}
+
+// writeReportFile writes a report to a temporary file beside file and renames it into place, so
+// that a run that fails midway never leaves an empty or partial report where a result is expected.
+func writeReportFile(file string, r report.Reporter, rep *report.Report, opts report.Options) error {
+	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*")
+	if err != nil {
+		return fmt.Errorf("--report %s: %w", file, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := r.Write(tmp, rep, opts); err != nil {
+		tmp.Close()
+		return fmt.Errorf("--report %s: %w", file, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("--report %s: %w", file, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("--report %s: %w", file, err)
+	}
+	if err := os.Rename(tmp.Name(), file); err != nil {
+		return fmt.Errorf("--report %s: %w", file, err)
 	}
 	return nil
 }

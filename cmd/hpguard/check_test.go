@@ -516,3 +516,36 @@ func TestCheckReaderErrorsSameForEveryEngine(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckReportFiles: --report writes further formats from the same run, and nothing when the run
+// does not complete.
+func TestCheckReportFiles(t *testing.T) {
+	dir := t.TempDir()
+	sarifFile, jsonFile := filepath.Join(dir, "r.sarif"), filepath.Join(dir, "r.json")
+	out, errOut, code := run(t, "", "check", "-o", "github", "--report", "sarif="+sarifFile, "--report", "json="+jsonFile, "../../examples/kube-proxy.yaml")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "::warning file=")
+	var doc map[string]any
+	b, err := os.ReadFile(jsonFile)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &doc))
+	require.EqualValues(t, 1, doc["summary"].(map[string]any)["warn"], "the JSON report is the same run's")
+	b, err = os.ReadFile(sarifFile)
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"version": "2.1.0"`)
+	st, err := os.Stat(sarifFile)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o644), st.Mode().Perm())
+
+	other := filepath.Join(dir, "other.sarif")
+	_, errOut, code = run(t, "", "check", "--report", "sarif", "../../examples/kube-proxy.yaml")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "want FORMAT=FILE")
+	_, errOut, code = run(t, "", "check", "--report", "xml="+other, "../../examples/kube-proxy.yaml")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "xml")
+	require.NoFileExists(t, other)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 2, "no temporary files are left")
+}
