@@ -3,6 +3,7 @@ package render
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -94,7 +95,7 @@ func (f *offlineFS) ReadFile(path string) ([]byte, error) {
 	for _, r := range refs {
 		if isRemote(r) {
 			f.err = fmt.Errorf("%s refers to %q: %w: hpguard builds kustomizations offline and fetches nothing; vendor it into the repository and refer to the local copy",
-				path, r, ErrRemote)
+				relative(path), r, ErrRemote)
 			return nil, f.err
 		}
 	}
@@ -203,6 +204,19 @@ func generatorRefs(v any) []string {
 		refs = append(refs, s)
 	}
 	return refs
+}
+
+// relative is path relative to the working directory when it is below it (krusty reads absolute
+// paths), else path.
+func relative(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	if rel, err := filepath.Rel(wd, path); err == nil && filepath.IsLocal(rel) {
+		return rel
+	}
+	return path
 }
 
 func list(v any) []any { l, _ := v.([]any); return l }
