@@ -51,6 +51,7 @@ type checkParams struct {
 	configParams engine.Params
 	ignores      []ignorePattern
 	configNote   string
+	render       renderParams
 }
 
 func defaultCheckParams() checkParams {
@@ -60,15 +61,16 @@ func defaultCheckParams() checkParams {
 func newCheckCmd() *cobra.Command {
 	p := defaultCheckParams()
 	cmd := &cobra.Command{
-		Use:   "check [flags] PATH... | -",
+		Use:   "check [flags] [PATH... | -] [-k DIR]... [--helm-chart CHART]",
 		Short: "Check manifests against the HostProcess policies",
 		Long: "check reads Kubernetes manifests (files, directories searched recursively for .yaml, .yml and\n" +
 			".json, or - for standard input), evaluates every workload with the embedded policies and reports\n" +
 			"the findings. Exit status: 0 no failing finding, 1 failing findings, 2 an input or usage error.\n" +
 			"Input that holds no document (empty standard input, a directory without manifests) is an input\n" +
-			"error unless --allow-empty is given.",
-		Example: "  hpguard check examples/\n  helm template ./chart | hpguard check -\n  hpguard check -o sarif --profile strict manifests/ > hpguard.sarif",
-		Args:    cobra.MinimumNArgs(1),
+			"error unless --allow-empty is given. -k builds a kustomization (as kubectl -k) and --helm-chart\n" +
+			"renders a Helm chart (as helm template), offline, and checks the result.",
+		Example: "  hpguard check examples/\n  hpguard check -k overlays/prod\n  hpguard check --helm-chart ./chart --values prod.yaml\n  hpguard check -o sarif --profile strict manifests/ > hpguard.sarif",
+		Args:    p.render.args,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := configure(cmd.Flags(), &p); err != nil {
 				return usageError(err)
@@ -99,6 +101,7 @@ func newCheckCmd() *cobra.Command {
 	f.Int64Var(&p.limits.MaxFileBytes, "max-file-size", p.limits.MaxFileBytes, "largest input file in bytes")
 	f.IntVar(&p.limits.MaxDocumentBytes, "max-document-size", p.limits.MaxDocumentBytes, "largest single document in bytes")
 	f.IntVar(&p.limits.MaxDepth, "max-depth", p.limits.MaxDepth, "deepest nesting of a document")
+	p.render.flags(f)
 	return cmd
 }
 
@@ -311,6 +314,7 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 		},
 		KnownRule:      func(id string) bool { return pol.Ruleset.Rules[id] != nil },
 		NoSuppressions: p.noSuppressions,
+		Sources:        p.render.sources(),
 	})
 	prog.finish()
 	if err != nil {

@@ -4,6 +4,7 @@
 package check
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,22 @@ type Options struct {
 	// NoSuppressions reports every finding as open, whatever the suppression annotations
 	// (--no-suppressions); the annotations are still checked.
 	NoSuppressions bool
+	// Sources are manifest streams produced in memory (a built kustomization, a rendered Helm
+	// template), checked after Paths like files named by their Name.
+	Sources []Source
+}
+
+// Source is a manifest stream produced in memory, checked like a file named Name.
+type Source struct {
+	// Name labels the stream's results.
+	Name string
+	// Data is the YAML or JSON stream.
+	Data []byte
+	// Err, when set, is why the stream could not be produced: an error result under Name.
+	Err error
+	// Arg is the argument that produced the stream (e.g. "-k overlays/prod"), named when the run
+	// finds no document.
+	Arg string
 }
 
 // slot holds the results of one pending document, filled in by a worker.
@@ -153,6 +170,7 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 			slots = append(slots, &slot{results: []*report.Result{inputError(name, err)}})
 		}
 	}
+	files += addSources(ctx, opts, &slots, jobs, &failed)
 	close(jobs)
 	wg.Wait()
 	if evalErr != nil {
@@ -182,7 +200,7 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 		if stdin != nil {
 			n = stdin.n
 		}
-		rep.Results = append(rep.Results, emptyRun(opts.Paths, inputs, n)...)
+		rep.Results = append(rep.Results, append(emptyRun(opts.Paths, inputs, n), emptySources(opts.Sources)...)...)
 	}
 	rep.Summary = report.Summarize(rep.Results, files)
 	return rep, nil
@@ -201,6 +219,50 @@ func chartResult(dir string) *report.Result {
 		"%s is a Helm chart (it holds %s): its templates are not manifests until rendered, so it is not read. "+
 			"Render it: hpguard check --helm-chart %s, or helm template %s | hpguard check -; "+
 			"or leave it out with --ignore", dir, manifest.ChartFile, dir, dir)}
+}
+
+// addSources queues the documents of opts.Sources as Run does those of files, and returns the
+// number of sources read.
+func addSources(ctx context.Context, opts Options, slots *[]*slot, jobs chan<- job, failed *atomic.Bool) int {
+	n := 0
+	for _, src := range opts.Sources {
+		if failed.Load() || ctx.Err() != nil {
+			break
+		}
+		if src.Err != nil {
+			*slots = append(*slots, &slot{results: []*report.Result{inputError(src.Name, src.Err)}})
+			continue
+		}
+		n++
+		err := manifest.StreamPendingReader(src.Name, bytes.NewReader(src.Data), opts.Limits, func(p manifest.Pending) {
+			s := &slot{file: src.Name}
+			*slots = append(*slots, s)
+			select {
+			case jobs <- job{slot: s, pending: p}:
+			case <-ctx.Done():
+			}
+		})
+		if err != nil {
+			*slots = append(*slots, &slot{results: []*report.Result{inputError(src.Name, err)}})
+		}
+	}
+	return n
+}
+
+// emptySources explains, with one error result per argument that produced sources, that it
+// rendered no document.
+func emptySources(sources []Source) []report.Result {
+	var out []report.Result
+	seen := map[string]bool{}
+	for _, src := range sources {
+		if src.Arg == "" || seen[src.Arg] || src.Err != nil {
+			continue
+		}
+		seen[src.Arg] = true
+		out = append(out, report.Result{File: src.Arg, Status: report.StatusError, Findings: []report.Finding{},
+			Error: fmt.Sprintf("%s rendered no Kubernetes object: %s. Check it, or pass --allow-empty if that is expected", src.Arg, nothingChecked)})
+	}
+	return out
 }
 
 // inputError is the result for a file or path that cannot be read.

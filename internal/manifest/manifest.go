@@ -249,6 +249,12 @@ func StreamPending(path string, stdin io.Reader, opts Options, fn func(Pending))
 	return readPending(path, f, opts, fn)
 }
 
+// StreamPendingReader is StreamPending for a stream already open, such as rendered output, read
+// under name with the same limits as a file.
+func StreamPendingReader(name string, r io.Reader, opts Options, fn func(Pending)) error {
+	return readPending(name, r, opts.withDefaults(), fn)
+}
+
 // ReadBytes is ReadFile for in-memory data (used by tests and fuzzing).
 func ReadBytes(name string, data []byte, opts Options) ([]Document, error) {
 	return read(name, bytes.NewReader(data), opts.withDefaults())
