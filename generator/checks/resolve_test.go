@@ -34,7 +34,7 @@ func TestResolveRefusesWithFileAndLine(t *testing.T) {
 			`rules/r.yaml:6: rule "r": check field-value: unknown argument "equal" (arguments: allowUnset, at, equals, notEquals, oneOf, path, set)`},
 		{"missing argument", "check:\n  kind: field-value\n  args:\n    equals: true\n  messages: {violation: x}\n",
 			`rules/r.yaml:4: rule "r": check field-value: missing argument "at"`},
-		{"null argument", "check:\n  kind: node-targeting\n  args:\n    label: kubernetes.io/os\n    value:\n  messages: {wrong-value: x, untargeted: y}\n",
+		{"null argument", "check:\n  kind: node-targeting\n  args:\n    labels: [kubernetes.io/os]\n    value:\n  messages: {wrong-value: x, untargeted: y}\n",
 			`check node-targeting: argument "value" is null`},
 		{"wrong type", "check:\n  kind: user-name-format\n  args: {maxDomainBytes: many, maxUserBytes: 1, netbiosPattern: a, dnsPattern: b, invalidUserCharacters: c, onlyDotsAndSpaces: d}\n  messages: {invalid: x}\n",
 			"cannot unmarshal !!str `many` into int"},

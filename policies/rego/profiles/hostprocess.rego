@@ -30,7 +30,7 @@ findings contains object.union(f, {"rule": "least-privilege-account", "severity"
 	some f in data.hpguard.rules.least_privilege_account.findings
 }
 
-findings contains object.union(f, {"rule": "no-inherit-user-annotation", "severity": "deny"}) if {
+findings contains object.union(f, {"rule": "no-inherit-user-annotation", "severity": "warn"}) if {
 	data.hpguard.lib.core.is_hostprocess_pod
 	some f in data.hpguard.rules.no_inherit_user_annotation.findings
 }

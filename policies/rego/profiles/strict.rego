@@ -3,8 +3,8 @@
 # custom:
 #   profile: strict
 # description: Everything in hostprocess as deny, plus HostProcess only where the operator
-#   exempts it (namespaces, service accounts, images), least-privilege accounts and
-#   resource limits.
+#   exempts it (namespaces, service accounts, images), least-privilege accounts (no
+#   LocalSystem, no inherited runtime user) and resource limits.
 # title: Profile strict
 package hpguard.profiles.strict
 

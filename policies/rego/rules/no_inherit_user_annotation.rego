@@ -4,20 +4,27 @@
 #   id: no-inherit-user-annotation
 #   reference: R16
 #   remediation: Remove the microsoft.com/hostprocess-inherit-user annotation and set
-#     runAsUserName.
+#     runAsUserName to "NT AUTHORITY\LocalService" or "NT AUTHORITY\NetworkService";
+#     keep it only if the workload needs SYSTEM's token.
 #   scope: hostprocess-pods
 #   severity:
-#     hostprocess: deny
+#     hostprocess: warn
 #     strict: deny
 # description: 'The pod annotation microsoft.com/hostprocess-inherit-user: "true" makes
 #   hcsshim ignore runAsUserName and run the containers with the shim''s own token,
-#   which is SYSTEM. Any value other than absent or a false boolean string ("false",
+#   which is SYSTEM: the same posture as runAsUserName NT AUTHORITY\SYSTEM (LocalSystem),
+#   which projects such as Antrea choose deliberately for their Windows agents. It is
+#   therefore treated like least-privilege-account: it warns in the hostprocess profile
+#   and denies in strict. Any value other than absent or a false boolean string ("false",
 #   "0", "f") is reported.'
 # related_resources:
 # - description: hcsshim annotations (HostProcessInheritUser)
 #   ref: https://github.com/microsoft/hcsshim/blob/main/pkg/annotations/annotations.go
 # - description: hcsshim jobcontainers logon.go
 #   ref: https://github.com/microsoft/hcsshim/blob/main/internal/jobcontainers/logon.go
+# - description: Create a Windows HostProcess Pod, choosing a user account (LocalSystem
+#     only if absolutely necessary)
+#   ref: https://kubernetes.io/docs/tasks/configure-pod-container/create-hostprocess-pod/
 # title: HostProcess pods do not inherit the runtime's user
 package hpguard.rules.no_inherit_user_annotation
 
@@ -31,5 +38,5 @@ findings contains f if {
 	value != null
 	not value in ["false", "False", "FALSE", "f", "F", "0"]
 	field := concat("", [core.meta_prefix, ".annotations[microsoft.com/hostprocess-inherit-user]"])
-	f := core.finding(field, "", sprintf("%s is %s: the containers would ignore runAsUserName and run as SYSTEM with the runtime's token; remove the annotation and set runAsUserName", [field, core.show(value)]))
+	f := core.finding(field, "", sprintf("%s is %s: the containers ignore runAsUserName and run as SYSTEM with the runtime's token, the same posture as LocalSystem, the most privileged account: remove the annotation and set runAsUserName to \"NT AUTHORITY\\LocalService\" or \"NT AUTHORITY\\NetworkService\" unless the workload needs SYSTEM", [field, core.show(value)]))
 }

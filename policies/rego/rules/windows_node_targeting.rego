@@ -8,16 +8,37 @@
 #   severity:
 #     hostprocess: deny
 #     strict: deny
-# description: 'A HostProcess pod must be kept off Linux nodes by the scheduler: a nodeSelector
-#   kubernetes.io/os: windows, a required node affinity whose every term selects kubernetes.io/os
-#   In [windows], or a runtimeClassName the operator lists (a RuntimeClass whose scheduling
-#   selects Windows). spec.os.name: windows alone is not targeting: the scheduler ignores
-#   it and a Linux kubelet rejects the pod after scheduling.'
+# description: 'A HostProcess pod must be kept off Linux nodes by the scheduler. The
+#   kubelet labels its node with kubernetes.io/os and with the deprecated beta.kubernetes.io/os,
+#   both set to the node''s operating system (runtime.GOOS), so either label selects
+#   Windows nodes. The pod is kept on Windows nodes by a nodeSelector kubernetes.io/os:
+#   windows (or beta.kubernetes.io/os: windows); by a required node affinity that has
+#   a term that can match and whose every term that can match selects Windows (the scheduler
+#   ORs the terms; a term with neither matchExpressions nor matchFields matches no node,
+#   so an extra empty term does not widen placement and an affinity of only empty terms
+#   keeps the pod on no node at all; a term selects Windows when one of its requirements,
+#   which are ANDed, is one of the two labels In a non-empty list of only "windows":
+#   NotIn [linux], Exists or a matchFields term on node names do not); or by a runtimeClassName
+#   the operator lists (a RuntimeClass whose scheduling selects Windows). spec.os.name:
+#   windows alone is not targeting: the scheduler ignores it and a Linux kubelet rejects
+#   the pod after scheduling.'
 # related_resources:
 # - description: Create a Windows HostProcess Pod, example manifest
 #   ref: https://kubernetes.io/docs/tasks/configure-pod-container/create-hostprocess-pod/
 # - description: Kubernetes, Assigning Pods to Nodes
 #   ref: https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/
+# - description: kubelet initialNode sets kubernetes.io/os and beta.kubernetes.io/os
+#     to runtime.GOOS
+#   ref: https://github.com/kubernetes/kubernetes/blob/v1.34.1/pkg/kubelet/kubelet_node_status.go
+# - description: k8s.io/kubelet well-known labels (LabelOS beta.kubernetes.io/os, a
+#     label kubelets set on their node)
+#   ref: https://github.com/kubernetes/kubernetes/blob/v1.34.1/staging/src/k8s.io/kubelet/pkg/apis/well_known_labels.go
+# - description: k8s.io/api core/v1 LabelOSStable, NodeSelector (terms ORed) and NodeSelectorTerm
+#     (an empty term matches no objects)
+#   ref: https://github.com/kubernetes/kubernetes/blob/v1.34.1/staging/src/k8s.io/api/core/v1/types.go
+# - description: Scheduler node affinity matching (empty terms are skipped; terms ORed;
+#     nodeSelector and affinity ANDed)
+#   ref: https://github.com/kubernetes/kubernetes/blob/v1.34.1/staging/src/k8s.io/component-helpers/scheduling/corev1/nodeaffinity/nodeaffinity.go
 # title: HostProcess pods are scheduled to Windows nodes only
 package hpguard.rules.windows_node_targeting
 
@@ -32,24 +53,35 @@ params := object.union(default_params, p) if {
 	is_object(p)
 } else := default_params
 
-label := "kubernetes.io/os"
+# labels are the node labels that carry the value (the kubelet sets each of them on its node).
+labels := ["kubernetes.io/os", "beta.kubernetes.io/os"]
 
 want := "windows"
 
-targeted if object.get(core.pod_spec, ["nodeSelector", label], null) == want
+# selected is the value of each label in the pod's nodeSelector, where one is given.
+selected[label] := value if {
+	some label in labels
+	value := object.get(core.pod_spec, ["nodeSelector", label], null)
+	value != null
+}
 
+targeted if {
+	some value in selected
+	value == want
+}
+
+# A required node affinity keeps the pod on the selected nodes when its terms (ORed by the
+# scheduler) include one that can match and every term that can match selects the value. A term
+# without matchExpressions and matchFields matches no node (nodeaffinity.NewLazyErrorNodeSelector
+# skips it), so it is ignored; a term selects the value when one of its requirements (ANDed) is a
+# label of labels In a non-empty list of only that value.
 targeted if {
 	terms := core.pod_spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms
 	is_array(terms)
-	count(terms) > 0
-	every term in terms {
-		some e in term.matchExpressions
-		e.key == label
-		e.operator == "In"
-		count(e.values) > 0
-		every v in e.values {
-			v == want
-		}
+	some term in terms
+	not empty_term(term)
+	every t in terms {
+		empty_or_selecting(t)
 	}
 }
 
@@ -57,10 +89,39 @@ targeted if {
 	object.get(core.pod_spec, "runtimeClassName", null) in params.allowedRuntimeClasses
 }
 
+empty_list(x) if x == null
+
+empty_list(x) if x == []
+
+empty_term(term) if term == null
+
+empty_term(term) if {
+	is_object(term)
+	empty_list(object.get(term, "matchExpressions", null))
+	empty_list(object.get(term, "matchFields", null))
+}
+
+selecting_term(term) if {
+	exprs := term.matchExpressions
+	is_array(exprs)
+	some e in exprs
+	is_object(e)
+	e.key in labels
+	e.operator == "In"
+	is_array(e.values)
+	count(e.values) > 0
+	every v in e.values {
+		v == want
+	}
+}
+
+empty_or_selecting(term) if empty_term(term)
+
+empty_or_selecting(term) if selecting_term(term)
+
 findings contains f if {
 	core.is_hostprocess_pod
-	value := object.get(core.pod_spec, ["nodeSelector", label], null)
-	value != null
+	some label, value in selected
 	value != want
 	field := sprintf("%s.nodeSelector[%s]", [core.prefix, label])
 	f := core.finding(field, "", sprintf("%s is %s but HostProcess containers run only on Windows nodes: set it to \"windows\"", [field, core.show(value)]))
@@ -68,8 +129,8 @@ findings contains f if {
 
 findings contains f if {
 	core.is_hostprocess_pod
-	object.get(core.pod_spec, ["nodeSelector", label], null) == null
+	count(selected) == 0
 	not targeted
 	field := sprintf("%s.nodeSelector", [core.prefix])
-	f := core.finding(field, "", sprintf("the pod has HostProcess containers but nothing keeps it off Linux nodes (spec.os does not): add nodeSelector kubernetes.io/os: windows at %s, a required node affinity whose every term selects kubernetes.io/os In [windows], or a runtimeClassName listed in allowedRuntimeClasses", [field]))
+	f := core.finding(field, "", sprintf("the pod has HostProcess containers but nothing keeps it off Linux nodes (spec.os does not): add nodeSelector kubernetes.io/os: windows at %s, a required node affinity whose every term with expressions selects kubernetes.io/os In [windows], or a runtimeClassName listed in allowedRuntimeClasses", [field]))
 }
