@@ -70,7 +70,9 @@ func cel(b *checks.CELBuilder, args any) ([]string, error) {
 	}
 	// The nodeSelector value of each label, in the order of labels (null where not given).
 	b.Add("nodeSelectorValues", "["+strings.Join(values, ", ")+"]")
-	emptyList := func(x string) string { return fmt.Sprintf(`(%[1]s == null || (type(%[1]s) == list && size(%[1]s) == 0))`, x) }
+	emptyList := func(x string) string {
+		return fmt.Sprintf(`(%[1]s == null || (type(%[1]s) == list && size(%[1]s) == 0))`, x)
+	}
 	// A term without matchExpressions and matchFields matches no node: the scheduler skips it.
 	emptyTerm := fmt.Sprintf(`(t == null || (type(t) == map && %s && %s))`, emptyList(checks.Get("t", "matchExpressions")), emptyList(checks.Get("t", "matchFields")))
 	var isLabel []string

@@ -3,7 +3,7 @@
 # custom:
 #   id: least-privilege-account
 #   reference: R12b
-#   remediation: Run as "NT AUTHORITY\\LocalService" or "NT AUTHORITY\\NetworkService",
+#   remediation: Run as "NT AUTHORITY\LocalService" or "NT AUTHORITY\NetworkService",
 #     or as a dedicated local group with only the rights the workload needs.
 #   scope: hostprocess-pods
 #   severity:
