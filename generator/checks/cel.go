@@ -3,6 +3,7 @@ package checks
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -226,4 +227,15 @@ func StrList(xs []string) string {
 func JSON(v any) (string, error) {
 	b, err := json.Marshal(v)
 	return string(b), err
+}
+
+// InheritableKey is the name of the inheritable field at path below a container (a key of
+// ValueFields), or "" when path is not one.
+func InheritableKey(path []string) string {
+	for k, p := range ValueFields {
+		if slices.Equal(p, path) {
+			return k
+		}
+	}
+	return ""
 }

@@ -6,7 +6,6 @@ package explicitvalueforbidden
 import (
 	_ "embed"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/hpguard/hpguard/generator/checks"
@@ -38,14 +37,7 @@ type Args struct {
 }
 
 // Key is the name of the inheritable field at Path, or "".
-func (a *Args) Key() string {
-	for k, p := range checks.ValueFields {
-		if slices.Equal(p, a.Path) {
-			return k
-		}
-	}
-	return ""
-}
+func (a *Args) Key() string { return checks.InheritableKey(a.Path) }
 
 // Validate checks the path and that the rule has the exemption parameters.
 func (a *Args) Validate(r *spec.Rule) error {

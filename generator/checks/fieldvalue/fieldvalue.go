@@ -107,16 +107,9 @@ func (a *Args) Validate(r *spec.Rule) error {
 }
 
 // Key is the name of the inheritable field at Path (for at: effective), or "".
-func (a *Args) Key() string {
-	for k, p := range checks.ValueFields {
-		if slices.Equal(p, a.Path) {
-			return k
-		}
-	}
-	return ""
-}
+func (a *Args) Key() string { return checks.InheritableKey(a.Path) }
 
-// HostProcessOnly reports whether the rule looks at HostProcess pods only.
+// hostProcessOnly reports whether the rule looks at HostProcess pods only.
 func (a *Args) hostProcessOnly(r *spec.Rule) bool { return r.Scope == spec.ScopeHostProcessPods }
 
 // RegoConditions are the Rego conditions under which value violates the check.

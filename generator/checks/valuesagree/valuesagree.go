@@ -5,7 +5,6 @@ package valuesagree
 import (
 	_ "embed"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/hpguard/hpguard/generator/checks"
@@ -35,14 +34,7 @@ type Args struct {
 }
 
 // Key is the name of the inheritable field at Path, or "".
-func (a *Args) Key() string {
-	for k, p := range checks.ValueFields {
-		if slices.Equal(p, a.Path) {
-			return k
-		}
-	}
-	return ""
-}
+func (a *Args) Key() string { return checks.InheritableKey(a.Path) }
 
 // Validate checks that Path is an inheritable field.
 func (a *Args) Validate(*spec.Rule) error {
