@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -82,19 +81,7 @@ func (r diffConftestResult) findings(profile string) ([]diffFinding, error) {
 }
 
 // conftestBin returns the pinned conftest in .bin/, building it with make when it is missing.
-func conftestBin(t *testing.T) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", ".bin", "conftest"))
-	require.NoError(t, err)
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	cmd := exec.Command("make", "--no-print-directory", "conftest")
-	cmd.Dir = ".."
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "make conftest: %s", out)
-	return p
-}
+func conftestBin(t *testing.T) string { return pinnedTool(t, "conftest", "conftest") }
 
 // conftestGroup is one conftest invocation: the documents of one profile and parameter set.
 type conftestGroup struct {

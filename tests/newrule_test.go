@@ -169,7 +169,7 @@ func TestNewRuleFromSpecAlone(t *testing.T) {
 		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		require.NoError(t, os.WriteFile(p, f.Data, 0o644))
 	}
-	opa, gator := pinnedTool(t, "opa"), pinnedTool(t, "gator")
+	opa, gator := pinnedTool(t, "opa", "tools"), pinnedTool(t, "gator", "tools")
 	out, err := exec.Command(opa, "test", filepath.Join(dir, "policies", "rego")).CombinedOutput()
 	require.NoError(t, err, "opa test: %s", out)
 	for _, id := range newRules {
@@ -186,18 +186,19 @@ func TestNewRuleFromSpecAlone(t *testing.T) {
 	}
 }
 
-// pinnedTool returns a tool of .bin/ (opa, gator), building it with make when it is missing.
-func pinnedTool(t *testing.T, name string) string {
+// pinnedTool returns a tool of .bin/ (opa, gator, conftest), building it with `make target` when it
+// is missing.
+func pinnedTool(t *testing.T, name, target string) string {
 	t.Helper()
 	p, err := filepath.Abs(filepath.Join("..", ".bin", name))
 	require.NoError(t, err)
 	if _, err := os.Stat(p); err == nil {
 		return p
 	}
-	cmd := exec.Command("make", "--no-print-directory", "tools")
+	cmd := exec.Command("make", "--no-print-directory", target)
 	cmd.Dir = ".."
 	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "make tools: %s", out)
+	require.NoError(t, err, "make %s: %s", target, out)
 	return p
 }
 
