@@ -315,6 +315,8 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 		KnownRule:      func(id string) bool { return pol.Ruleset.Rules[id] != nil },
 		NoSuppressions: p.noSuppressions,
 		Sources:        p.render.sources(),
+		Render:         renderFound,
+		NoRender:       p.render.noRender,
 	})
 	prog.finish()
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hpguard/hpguard/internal/check"
+	"github.com/hpguard/hpguard/internal/manifest"
 	"github.com/hpguard/hpguard/internal/render"
 )
 
@@ -20,6 +21,7 @@ type renderParams struct {
 	setValues   []string
 	releaseName string
 	namespace   string
+	noRender    bool
 }
 
 func (r *renderParams) flags(f *pflag.FlagSet) {
@@ -29,6 +31,7 @@ func (r *renderParams) flags(f *pflag.FlagSet) {
 	f.StringArrayVar(&r.setValues, "set-value", nil, "value for --helm-chart in helm --set syntax (key=value, a.b=c, list={a,b}); repeatable, applied after --values")
 	f.StringVar(&r.releaseName, "release-name", render.DefaultReleaseName, "release name for --helm-chart (.Release.Name)")
 	f.StringVar(&r.namespace, "namespace", render.DefaultNamespace, "release namespace for --helm-chart (.Release.Namespace)")
+	f.BoolVar(&r.noRender, "no-render", false, "read kustomization directories, and files named inside a chart or a kustomization, as plain files instead of building or rendering what they deploy")
 }
 
 // args accepts the command line: paths, or something to render, or both.
@@ -68,6 +71,26 @@ func (r *renderParams) sources() []check.Source {
 		for _, o := range outs {
 			out = append(out, check.Source{Name: o.Name, Data: o.Data, Arg: arg})
 		}
+	}
+	return out
+}
+
+// renderFound renders a Helm chart or a kustomization found among the paths to check, in its place:
+// a chart with its default values and the default release (as `helm template DIR`), its documents
+// named by their template files; a kustomization as `kubectl kustomize DIR`. --values,
+// --set-value, --release-name and --namespace are for --helm-chart only.
+func renderFound(in manifest.Input) []check.Source {
+	if in.Kustomization {
+		o, err := render.Kustomize(in.Path)
+		return []check.Source{{Name: o.Name, Data: o.Data, Err: err, Arg: in.Path}}
+	}
+	outs, err := render.Helm(render.HelmOptions{Chart: in.Path, NameByPath: true})
+	if err != nil {
+		return []check.Source{{Name: in.Path, Err: err, Arg: in.Path}}
+	}
+	out := make([]check.Source, 0, len(outs))
+	for _, o := range outs {
+		out = append(out, check.Source{Name: o.Name, Data: o.Data, Arg: in.Path})
 	}
 	return out
 }

@@ -107,7 +107,7 @@ func runReport(ctx context.Context, p reportParams, args []string, stdin io.Read
 		if err != nil {
 			return usageError(err)
 		}
-		rep, err := check.Run(ctx, check.Options{Paths: args, Stdin: stdin, Evaluator: ev, Profile: profile, Limits: defaultCheckParams().limits})
+		rep, err := check.Run(ctx, check.Options{Paths: args, Stdin: stdin, Evaluator: ev, Profile: profile, Limits: defaultCheckParams().limits, Render: renderFound})
 		if err != nil {
 			return err
 		}

@@ -55,6 +55,13 @@ type Options struct {
 	// Sources are manifest streams produced in memory (a built kustomization, a rendered Helm
 	// template), checked after Paths like files named by their Name.
 	Sources []Source
+	// Render, when set, renders a Helm chart or a kustomization found among the inputs (an Input
+	// with Chart or Kustomization set) into the sources checked in its place. When nil, such a
+	// directory is an error result that says how to render it.
+	Render func(in manifest.Input) []Source
+	// NoRender reads the files of kustomizations, and files named inside a chart or a
+	// kustomization, as files (manifest.ExpandOptions.NoRender).
+	NoRender bool
 }
 
 // Source is a manifest stream produced in memory, checked like a file named Name.
@@ -89,7 +96,7 @@ type job struct {
 // Each argument is expanded on its own: a path that cannot be read is an error result for that path
 // and the others are still checked.
 func Run(ctx context.Context, opts Options) (*report.Report, error) {
-	inputs := manifest.ExpandWith(opts.Paths, manifest.ExpandOptions{Ignore: opts.Ignore})
+	inputs := manifest.ExpandWith(opts.Paths, manifest.ExpandOptions{Ignore: opts.Ignore, NoRender: opts.NoRender})
 	stdin := &countReader{r: opts.Stdin}
 	if opts.Stdin == nil {
 		stdin = nil
@@ -134,6 +141,7 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 		}()
 	}
 	files := 0
+	var rendered []Source // rendered from the charts and kustomizations found among the inputs
 	for _, in := range inputs {
 		if failed.Load() || ctx.Err() != nil {
 			break
@@ -145,8 +153,14 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 			}
 			continue
 		}
-		if in.Chart {
-			slots = append(slots, &slot{results: []*report.Result{chartResult(name)}})
+		if in.Chart || in.Kustomization {
+			if opts.Render == nil {
+				slots = append(slots, &slot{results: []*report.Result{renderHint(name, in)}})
+				continue
+			}
+			srcs := opts.Render(in)
+			rendered = append(rendered, srcs...)
+			files += addSources(ctx, opts, srcs, &slots, jobs, &failed)
 			continue
 		}
 		if in.Err != nil {
@@ -170,7 +184,7 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 			slots = append(slots, &slot{results: []*report.Result{inputError(name, err)}})
 		}
 	}
-	files += addSources(ctx, opts, &slots, jobs, &failed)
+	files += addSources(ctx, opts, opts.Sources, &slots, jobs, &failed)
 	close(jobs)
 	wg.Wait()
 	if evalErr != nil {
@@ -200,7 +214,7 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 		if stdin != nil {
 			n = stdin.n
 		}
-		rep.Results = append(rep.Results, append(emptyRun(opts.Paths, inputs, n), emptySources(opts.Sources)...)...)
+		rep.Results = append(rep.Results, append(emptyRun(opts.Paths, inputs, n), emptySources(append(rendered, opts.Sources...))...)...)
 	}
 	rep.Summary = report.Summarize(rep.Results, files)
 	return rep, nil
@@ -212,20 +226,27 @@ func nonKubernetes(r report.Result) bool {
 	return r.Status == report.StatusSkipped && r.APIVersion == "" && r.Kind == ""
 }
 
-// chartResult is the error result for a Helm chart directory found in the input: its templates
-// are not manifests until rendered, and reading them would give only parse errors.
-func chartResult(dir string) *report.Result {
-	return &report.Result{File: dir, Status: report.StatusError, Findings: []report.Finding{}, Error: fmt.Sprintf(
-		"%s is a Helm chart (it holds %s): its templates are not manifests until rendered, so it is not read. "+
-			"Render it: hpguard check --helm-chart %s, or helm template %s | hpguard check -; "+
-			"or leave it out with --ignore", dir, manifest.ChartFile, dir, dir)}
+// renderHint is the error result for a Helm chart or a kustomization directory found in the input
+// when the run does not render them (Options.Render is nil): a chart's templates are not manifests
+// until rendered, and reading them would give only parse errors; a kustomization's files are not
+// what it deploys.
+func renderHint(dir string, in manifest.Input) *report.Result {
+	msg := fmt.Sprintf("%s is a Helm chart (it holds %s): its templates are not manifests until rendered, so it is not read. "+
+		"Render it: hpguard check --helm-chart %s, or helm template %s | hpguard check -; "+
+		"or leave it out with --ignore", dir, manifest.ChartFile, dir, dir)
+	if !in.Chart {
+		msg = fmt.Sprintf("%s is a kustomization: its files are not what it deploys until built, so they are not read. "+
+			"Build it: hpguard check -k %s, or kubectl kustomize %s | hpguard check -; "+
+			"or leave it out with --ignore", dir, dir, dir)
+	}
+	return &report.Result{File: dir, Status: report.StatusError, Findings: []report.Finding{}, Error: msg}
 }
 
-// addSources queues the documents of opts.Sources as Run does those of files, and returns the
-// number of sources read.
-func addSources(ctx context.Context, opts Options, slots *[]*slot, jobs chan<- job, failed *atomic.Bool) int {
+// addSources queues the documents of sources as Run does those of files, and returns the number
+// of sources read.
+func addSources(ctx context.Context, opts Options, sources []Source, slots *[]*slot, jobs chan<- job, failed *atomic.Bool) int {
 	n := 0
-	for _, src := range opts.Sources {
+	for _, src := range sources {
 		if failed.Load() || ctx.Err() != nil {
 			break
 		}

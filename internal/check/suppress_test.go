@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,7 +147,11 @@ func TestMixedRepository(t *testing.T) {
 		"deploy/half.yaml":             "kind: Pod\nmetadata: {name: p}\n",
 		"chart/Chart.yaml":             "apiVersion: v2\nname: c\nversion: 0.1.0\n",
 		"chart/templates/ds.yaml":      "{{- if .Values.enabled }}\napiVersion: v1\n{{- end }}\n",
-		"legacy/broken.yaml":           "a: [unclosed\n",
+		"legacy/broken.yaml":           "apiVersion: v1\nkind: Pod\nmetadata: [unclosed\n",
+		"legacy/tsconfig.json":         "{\n  // comments\n  \"strict\": true,\n}\n",
+		"overlay/kustomization.yaml":   "resources: [ds.yaml]\n",
+		"overlay/ds.yaml":              "a: [unclosed\n",
+		"overlay/patch.yaml":           "kind: DaemonSet\nmetadata: {name: x}\n",
 		"docs/broken.yaml":             "a: [unclosed\n",
 		"docs/nested/more/broken.yaml": "a: [unclosed\n",
 	})
@@ -176,12 +181,33 @@ func TestMixedRepository(t *testing.T) {
 			"Render it: hpguard check --helm-chart chart, or helm template chart | hpguard check -; or leave it out with --ignore",
 		"deploy/ds.yaml checked ",
 		`deploy/half.yaml error deploy/half.yaml:1: missing "apiVersion"`,
-		"legacy/broken.yaml error legacy/broken.yaml:1: yaml: line 1: did not find expected ',' or ']'",
+		"legacy/broken.yaml error legacy/broken.yaml:3: yaml: line 3: did not find expected ',' or ']'",
+		"legacy/tsconfig.json skipped not a Kubernetes object: not valid YAML or JSON (line 2: did not find expected ',' or '}'), and it names neither apiVersion nor kind",
+		"overlay error overlay is a kustomization: its files are not what it deploys until built, so they are not read. " +
+			"Build it: hpguard check -k overlay, or kubectl kustomize overlay | hpguard check -; or leave it out with --ignore",
 		"package.json skipped not a Kubernetes object: neither apiVersion nor kind",
 	}, got)
 	require.Equal(t, []string{filepath.Join(dir, "docs") + " docs/**"}, ignored)
 	require.Equal(t, 2, ExitCode(rep, report.SeverityDeny))
 
+	t.Run("charts and kustomizations rendered in their place", func(t *testing.T) {
+		var asked []string
+		rep := runStub(t, Options{Paths: []string{dir}, Render: func(in manifest.Input) []Source {
+			rel, _ := filepath.Rel(dir, in.Path)
+			asked = append(asked, fmt.Sprintf("%s chart=%v kustomization=%v", rel, in.Chart, in.Kustomization))
+			if in.Chart {
+				return nil // rendered nothing: no result, as for an empty file
+			}
+			return []Source{{Name: "kustomize build " + rel, Data: []byte(ds("", "")), Arg: rel}}
+		}})
+		require.Equal(t, []string{"chart chart=true kustomization=false", "overlay chart=false kustomization=true"}, asked)
+		var files []string
+		for _, r := range rep.Results {
+			files = append(files, r.File)
+		}
+		require.Equal(t, "kustomize build overlay", files[len(files)-2], "in the place of the directory, in path order")
+		require.Equal(t, 9, rep.Summary.Files, "8 files read and 1 kustomization built")
+	})
 	t.Run("a chart given by name", func(t *testing.T) {
 		rep := runStub(t, Options{Paths: []string{filepath.Join(dir, "chart")}})
 		require.Len(t, rep.Results, 1)

@@ -19,6 +19,10 @@ type Input struct {
 	// Chart is set when Path is a Helm chart directory (it holds Chart.yaml): its templates are
 	// not manifests until rendered, so it is not walked.
 	Chart bool
+	// Kustomization is set when Path is a kustomization directory (it holds one of
+	// KustomizationFiles): its files are resources and patches to build, not manifests as they
+	// stand, so it is not walked.
+	Kustomization bool
 	// Ignored is the ignore pattern Path matches (ExpandOptions.Ignore): Path is not read, nor
 	// walked when a directory.
 	Ignored string
@@ -27,12 +31,20 @@ type Input struct {
 // ChartFile is the file that makes a directory a Helm chart.
 const ChartFile = "Chart.yaml"
 
+// KustomizationFiles are the names of the file that makes a directory a kustomization, those
+// kustomize recognizes (konfig.RecognizedKustomizationFileNames).
+var KustomizationFiles = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
+
 // ExpandOptions configure ExpandWith.
 type ExpandOptions struct {
 	// Ignore, when set, is asked about every path found from an argument (the argument itself, the
 	// files and directories below it) and returns the pattern it matches, or "". A matched path is
 	// returned as an Input with Ignored set, and not walked.
 	Ignore func(arg, path string, isDir bool) string
+	// NoRender reads the files of kustomizations as files: a directory holding a kustomization
+	// file is walked, and a file named inside a chart or a kustomization is that file. Charts
+	// found while walking are still one Input with Chart set (their templates are not YAML).
+	NoRender bool
 }
 
 // Extensions are the file name extensions read in directories: kubectl's
@@ -58,18 +70,72 @@ func hasExtension(p string) bool { return slices.Contains(Extensions, filepath.E
 // paths are still expanded. A directory without manifests adds nothing.
 //
 // A directory that holds Chart.yaml (a Helm chart, whose templates are not YAML until rendered) is
-// not walked: it is one Input with Chart set.
+// not walked: it is one Input with Chart set. Likewise a directory that holds a kustomization file
+// is one Input with Kustomization set: what it deploys is what it builds, not its files (patches
+// are partial objects, and bases and overlays change what they include).
 func Expand(args []string) []Input {
 	return ExpandWith(args, ExpandOptions{})
 }
 
 // ExpandWith is Expand with options.
+//
+// A file given by name inside a Helm chart or a kustomization (its directory or one below it) is
+// part of what the chart or the kustomization deploys, not a manifest as it stands (a template, a
+// values file, a patch): it is an Input for the chart (the outermost one when the chart is
+// vendored in another's charts/) or the kustomization, so that a hook passing the files of a
+// commit by name has them rendered. Each is one Input, however many of its files are named.
+// ExpandOptions.NoRender turns this off, and walks kustomizations as plain directories.
 func ExpandWith(args []string, opts ExpandOptions) []Input {
 	var out []Input
+	seen := map[string]bool{}
 	for _, arg := range args {
-		out = append(out, expand(arg, opts)...)
+		for _, in := range expand(arg, opts) {
+			if (in.Chart || in.Kustomization) && in.Err == nil && in.Ignored == "" {
+				if seen[in.Path] {
+					continue
+				}
+				seen[in.Path] = true
+			}
+			out = append(out, in)
+		}
 	}
 	return out
+}
+
+// ownerOf returns the Helm chart or the kustomization that file belongs to, or "": the nearest
+// directory above file (up to the root of its repository) that holds Chart.yaml or a kustomization
+// file. A chart vendored in the charts/ directory of another chart belongs to the outer one. The
+// path is relative when file is.
+func ownerOf(file string) (dir string, chart bool) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return "", false
+	}
+	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+		switch {
+		case isChart(d):
+			dir, chart = d, true
+			for filepath.Base(filepath.Dir(dir)) == "charts" && isChart(filepath.Dir(filepath.Dir(dir))) {
+				dir = filepath.Dir(filepath.Dir(dir))
+			}
+		case isKustomization(d):
+			dir = d
+		}
+		if dir != "" {
+			break
+		}
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil || filepath.Dir(d) == d {
+			return "", false
+		}
+	}
+	if !filepath.IsAbs(file) {
+		if wd, err := os.Getwd(); err == nil {
+			if rel, err := filepath.Rel(wd, dir); err == nil {
+				return rel, chart
+			}
+		}
+	}
+	return dir, chart
 }
 
 func expand(arg string, opts ExpandOptions) []Input {
@@ -86,13 +152,18 @@ func expand(arg string, opts ExpandOptions) []Input {
 		}
 	}
 	if !fi.IsDir() {
+		if !opts.NoRender {
+			if dir, chart := ownerOf(arg); dir != "" {
+				return []Input{{Arg: arg, Path: dir, Chart: chart, Kustomization: !chart}}
+			}
+		}
 		return []Input{{Arg: arg, Path: arg}}
 	}
 	real, err := realPath(arg)
 	if err != nil {
 		return []Input{{Arg: arg, Path: arg, Err: pathError(arg, err)}}
 	}
-	w := &walker{arg: arg, walked: map[string]bool{}, ignore: opts.Ignore}
+	w := &walker{arg: arg, walked: map[string]bool{}, ignore: opts.Ignore, noRender: opts.NoRender}
 	w.dir(arg, real, []string{real})
 	for len(w.links) > 0 {
 		l := w.links[0]
@@ -112,11 +183,12 @@ func expand(arg string, opts ExpandOptions) []Input {
 
 // walker walks the directory tree of one argument.
 type walker struct {
-	arg    string
-	out    []Input
-	walked map[string]bool // real paths of the directories walked
-	links  []dirLink       // links to directories, followed after the real tree
-	ignore func(arg, path string, isDir bool) string
+	arg      string
+	out      []Input
+	walked   map[string]bool // real paths of the directories walked
+	links    []dirLink       // links to directories, followed after the real tree
+	ignore   func(arg, path string, isDir bool) string
+	noRender bool
 }
 
 // ignored reports whether path is ignored, and records it when it is.
@@ -137,6 +209,16 @@ func isChart(dir string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
+// isKustomization reports whether dir holds a kustomization file.
+func isKustomization(dir string) bool {
+	for _, name := range KustomizationFiles {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && fi.Mode().IsRegular() {
+			return true
+		}
+	}
+	return false
+}
+
 // dirLink is a symbolic link to a directory, found at path.
 type dirLink struct {
 	path string
@@ -148,8 +230,12 @@ type dirLink struct {
 // of the argument and of the links followed to reach it.
 func (w *walker) dir(path, real string, up []string) {
 	w.walked[real] = true
-	if isChart(path) {
+	switch {
+	case isChart(path):
 		w.out = append(w.out, Input{Arg: w.arg, Path: path, Chart: true})
+		return
+	case !w.noRender && isKustomization(path):
+		w.out = append(w.out, Input{Arg: w.arg, Path: path, Kustomization: true})
 		return
 	}
 	entries, err := os.ReadDir(path)

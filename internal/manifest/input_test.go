@@ -50,10 +50,10 @@ items:
 - {apiVersion: v1, kind: Pod, metadata: {name: p}}
 - 42
 ---
-x: 1
+kind: x
 a: b: c
 ---
-- not an object
+- not an object of any kind
 `
 
 // TestEncodings: UTF-16LE and UTF-16BE with a byte order mark (and UTF-8 with
@@ -200,6 +200,12 @@ func expanded(dir, real string, inputs []Input) []string {
 	out := []string{}
 	for _, in := range inputs {
 		s := strings.TrimPrefix(in.Path, dir+string(filepath.Separator))
+		switch {
+		case in.Chart:
+			s += " (chart)"
+		case in.Kustomization:
+			s += " (kustomization)"
+		}
 		if in.Err != nil {
 			msg := strings.ReplaceAll(in.Err.Error(), real+string(filepath.Separator), "")
 			s += " !" + strings.ReplaceAll(msg, dir+string(filepath.Separator), "")
@@ -261,6 +267,22 @@ func TestExpand(t *testing.T) {
 			args:  []string{"d"},
 			want:  []string{"d/a.yaml", "d/gone.yaml !d/gone.yaml: cannot read: symbolic link to nowhere.yaml: no such file or directory; check the path (a shell pattern that matches no file is passed as is)"},
 			errIs: fs.ErrNotExist},
+		{name: "charts and kustomizations are one input each, not walked",
+			tree: map[string]string{"c/Chart.yaml": "", "c/templates/ds.yaml": "", "c/values.yaml": "", "k/kustomization.yaml": "",
+				"k/patch.yaml": "", "k/sub/x.yaml": "", "k2/Kustomization": "", "k3/kustomization.yml": "", "k4/kustomization.json": "", "k4/a.yaml": "",
+				"both/Chart.yaml": "", "both/kustomization.yaml": "", "plain/a.yaml": ""},
+			args: []string{"."},
+			want: []string{"both (chart)", "c (chart)", "k (kustomization)", "k2 (kustomization)", "k3 (kustomization)",
+				"k4/a.yaml", "k4/kustomization.json", "plain/a.yaml"}},
+		{name: "a file named inside a chart or a kustomization is its chart or kustomization, once",
+			tree: map[string]string{"c/Chart.yaml": "", "c/templates/ds.yaml": "", "c/templates/sub/cm.yaml": "", "c/templates/_h.tpl": "",
+				"c/values.yaml": "", "c/crds/crd.yaml": "", "o/Chart.yaml": "", "o/charts/in/Chart.yaml": "", "o/charts/in/templates/a.yaml": "",
+				"notachart/templates/a.yaml": "", "k/kustomization.yaml": "", "k/patch.yaml": "", "k/res/ds.yaml": "", "k/kustomization.yaml.bak": "",
+				"k/inner/Kustomization": "", "k/inner/x.yaml": "", "plain/a.yaml": ""},
+			args: []string{"c/templates/ds.yaml", "c/values.yaml", "c/templates/sub/cm.yaml", "c/templates/_h.tpl", "c/crds/crd.yaml",
+				"o/charts/in/templates/a.yaml", "notachart/templates/a.yaml", "k/patch.yaml", "k/res/ds.yaml", "k/kustomization.yaml",
+				"k/inner/x.yaml", "plain/a.yaml"},
+			want: []string{"c (chart)", "o (chart)", "notachart/templates/a.yaml", "k (kustomization)", "k/inner (kustomization)", "plain/a.yaml"}},
 		{name: "an empty directory adds nothing",
 			tree: map[string]string{"d/": "/", "d/notes.txt": ""},
 			args: []string{"d"},
@@ -309,4 +331,18 @@ func TestExpandUnreadableDirectory(t *testing.T) {
 	got := Expand([]string{dir})
 	assert.Equal(t, []string{"a.yaml", "locked !locked: cannot read: permission denied; give the user running hpguard read access, or leave the path out", "z/c.yaml"}, expanded(dir, dir, got))
 	assert.ErrorIs(t, got[1].Err, fs.ErrPermission)
+}
+
+// TestExpandNoRender: with NoRender, kustomizations are walked and named files are files; charts
+// found while walking stay charts (their templates are not YAML).
+func TestExpandNoRender(t *testing.T) {
+	dir := t.TempDir()
+	tree(t, dir, map[string]string{"c/Chart.yaml": "", "c/templates/ds.yaml": "", "k/kustomization.yaml": "", "k/patch.yaml": "", "k/sub/x.yaml": ""})
+	real, err := filepath.EvalSymlinks(dir)
+	require.NoError(t, err)
+	opts := ExpandOptions{NoRender: true}
+	assert.Equal(t, []string{"c (chart)", "k/kustomization.yaml", "k/patch.yaml", "k/sub/x.yaml"}, expanded(dir, real, ExpandWith([]string{dir}, opts)))
+	named := []string{filepath.Join(dir, "c", "templates", "ds.yaml"), filepath.Join(dir, "k", "patch.yaml")}
+	assert.Equal(t, []string{"c/templates/ds.yaml", "k/patch.yaml"}, expanded(dir, real, ExpandWith(named, opts)))
+	assert.Equal(t, []string{"c (chart)", "k (kustomization)"}, expanded(dir, real, ExpandWith(named, ExpandOptions{})))
 }

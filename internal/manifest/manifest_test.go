@@ -116,7 +116,7 @@ func TestReadBytes(t *testing.T) {
 		{"JSON stream fails after two values", jsonA + "\n" + jsonB + "\n\nkind: Pod\n", Options{},
 			[]string{"0/-1@1 v1/Pod/a", "1/-1@2 v1/Pod/b",
 				"2/-1@4 !f.yaml:4: invalid character 'k' looking for beginning of value"}},
-		{"JSON array value", jsonA + "\n[1]\n", Options{},
+		{"JSON array value", jsonA + "\n[{\"kind\": \"Pod\"}]\n", Options{},
 			[]string{"0/-1@1 v1/Pod/a", "1/-1@2 !f.yaml:2: document is a JSON array, not a Kubernetes object"}},
 		{"flow mapping is YAML, not JSON", "{apiVersion: v1, kind: Pod,\n metadata: {name: a}}\n", Options{},
 			[]string{"0/-1@1 v1/Pod/a"}},
@@ -171,12 +171,22 @@ items:
 			`3/-1@12 !f.yaml:12: missing "apiVersion"`,
 			"4/0@18 !f.yaml:18: list item is itself a list (nested lists are not supported)"}},
 		{"not objects", "hello\n---\n- a\n---\nnull\n---\n~\n---\ntrue\n---\n{}\n", Options{}, []string{
-			"0/-1@1 !f.yaml:1: document is a string, not a Kubernetes object",
-			"1/-1@3 !f.yaml:3: document is a YAML sequence, not a Kubernetes object",
-			"2/-1@5 !f.yaml:5: document is null, not a Kubernetes object",
-			"3/-1@7 !f.yaml:7: document is null, not a Kubernetes object",
-			"4/-1@9 !f.yaml:9: document is a boolean, not a Kubernetes object",
+			"0/-1@1 ~not a Kubernetes object: a string, and it names neither apiVersion nor kind",
+			"1/-1@3 ~not a Kubernetes object: a YAML sequence, and it names neither apiVersion nor kind",
+			"2/-1@5 ~not a Kubernetes object: null, and it names neither apiVersion nor kind",
+			"3/-1@7 ~not a Kubernetes object: null, and it names neither apiVersion nor kind",
+			"4/-1@9 ~not a Kubernetes object: a boolean, and it names neither apiVersion nor kind",
 			"5/-1@11 ~not a Kubernetes object: neither apiVersion nor kind"}},
+		{"not objects that look like manifests", "- apiVersion: v1\n  kind: Pod\n---\nnull # kind: Pod\n---\n[{\"kind\": \"Pod\"}]\n---\nKind\n", Options{}, []string{
+			"0/-1@1 !f.yaml:1: document is a YAML sequence, not a Kubernetes object",
+			"1/-1@4 !f.yaml:4: document is null, not a Kubernetes object",
+			"2/-1@6 !f.yaml:6: document is a YAML sequence, not a Kubernetes object",
+			"3/-1@8 !f.yaml:8: document is a string, not a Kubernetes object"}},
+		{"syntax errors", "{\n  // a tsconfig.json\n  \"compilerOptions\": {\"strict\": true,},\n}\n", Options{}, []string{
+			"0/-1@1 ~not a Kubernetes object: not valid YAML or JSON (line 2: did not find expected ',' or '}'), and it names neither apiVersion nor kind"}},
+		{"syntax errors in manifests", "apiVersion: v1\nkind: Pod\nmetadata: [\n---\nmetadata: {name: x}\nspec: [\n# kind: Pod\n", Options{}, []string{
+			"0/-1@1 !f.yaml:3: yaml: line 3: did not find expected node content",
+			"1/-1@5 !f.yaml:7: yaml: line 3: did not find expected node content"}},
 		{"mappings without apiVersion and kind are not Kubernetes objects", "name: ci\non: [push]\njobs: {build: {runs-on: x}}\n---\nitems: [{a: 1}]\n---\n" +
 			"metadata: {name: x}\nspec: {containers: []}\n---\nkind: null\n---\napiVersion: \"\"\nmetadata: {name: x}\n", Options{}, []string{
 			"0/-1@1 ~not a Kubernetes object: neither apiVersion nor kind",
@@ -215,7 +225,7 @@ items:
 		{"not representable in JSON", podA + "x: .inf\n", Options{},
 			[]string{"0/-1@1 !f.yaml:1: json: unsupported value: +Inf"}},
 		{"yaml.v3 cannot parse, yaml.v2 can", "|\n:  \"&", Options{},
-			[]string{"0/-1@1 !f.yaml:1: document is a string, not a Kubernetes object"}},
+			[]string{"0/-1@1 ~not a Kubernetes object: a string, and it names neither apiVersion nor kind"}},
 		{"document too large", podA + "---\ndata: " + strings.Repeat("x", 200) + "\n---\n" + podB, Options{MaxDocumentBytes: 100},
 			[]string{"0/-1@1 v1/Pod/a", "1/-1@5 !f.yaml:5: document larger than 100 bytes", "2/-1@7 v1/Pod/b"}},
 		{"line longer than the read buffer", podA + "---\ndata: " + strings.Repeat("x", 200<<10) + "\n---\n" + podB, Options{MaxDocumentBytes: 100 << 10},
@@ -256,8 +266,8 @@ func TestErrorClasses(t *testing.T) {
 	}{
 		{podA + "a: b: c\n", Options{}, ErrSyntax},
 		{podA + "--- x\n", Options{}, ErrSyntax},
-		{"- a\n", Options{}, ErrNotObject},
-		{"null\n", Options{}, ErrNotObject},
+		{"- kind: Pod\n", Options{}, ErrNotObject},
+		{"null # not a kind\n", Options{}, ErrNotObject},
 		{"apiVersion: v1\nkind: List\nitems: 5\n", Options{}, ErrNotObject},
 		{"apiVersion: v1\nkind: List\nitems: [5]\n", Options{}, ErrNotObject},
 		{"kind: Pod\n", Options{}, ErrMissingField},
@@ -703,7 +713,7 @@ func TestDefaultsAndAccessors(t *testing.T) {
 }
 
 // FuzzReadBytes checks that no input makes ReadBytes panic or hang, and that
-// every Document has exactly one of Object and Err. Seeds are in
+// every Document has exactly one of Object and Err, or is not a Kubernetes object. Seeds are in
 // testdata/fuzz/FuzzReadBytes.
 func FuzzReadBytes(f *testing.F) {
 	f.Add([]byte(multiDoc))
@@ -718,7 +728,7 @@ func FuzzReadBytes(f *testing.F) {
 			return
 		}
 		for i, d := range docs {
-			if (d.Object == nil) == (d.Err == nil) {
+			if (d.Object == nil) == (d.Err == nil) && (d.NonKubernetes == "" || d.Err != nil) {
 				t.Fatalf("document %d: Object %v, Err %v", i, d.Object, d.Err)
 			}
 			if d.Err != nil && !errors.As(d.Err, &pe) {

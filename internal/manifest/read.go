@@ -415,6 +415,11 @@ func (rd *reader) yamlDoc(c chunk) {
 			n, _ := strconv.Atoi(m[1])
 			at = c.line + n - 1
 		}
+		if !namesTypeMeta(c.text) && !strings.Contains(err.Error(), "max depth") {
+			rd.skip(line, fmt.Sprintf("not a Kubernetes object: not valid YAML or JSON (line %d: %s), and it names neither apiVersion nor kind",
+				at, strings.TrimSpace(strings.TrimPrefix(v2LineRE.ReplaceAllString(err.Error(), ""), "yaml: "))))
+			return
+		}
 		rd.fail(line, at, wrapError(ErrSyntax, err))
 		return
 	}
@@ -656,11 +661,31 @@ func (rd *reader) fail(line, at int, err error) {
 	rd.index++
 }
 
+// skip records a document that is not a Kubernetes object at all, with the reason.
+func (rd *reader) skip(line int, reason string) {
+	rd.add(Document{File: rd.name, Index: rd.index, Item: -1, Line: line, NonKubernetes: reason})
+	rd.index++
+}
+
+// typeMetaRE finds what could be an apiVersion or a kind key, in any case.
+var typeMetaRE = regexp.MustCompile(`(?i)api_?version|\bkind\b`)
+
+// namesTypeMeta reports whether text mentions apiVersion or kind anywhere (a key, a value, a
+// comment). A document that cannot be decoded, or is not a mapping, is an error when it does: it
+// looks like a manifest with a mistake. When it does not (a tsconfig.json with comments, a
+// .pre-commit-hooks.yaml, which is a sequence), it is not a Kubernetes object and is skipped:
+// kubectl cannot send it to a cluster either, so skipping it leaves nothing unchecked.
+func namesTypeMeta(text []byte) bool { return typeMetaRE.Match(text) }
+
 // object records a decoded document, expanding lists like kubectl. root is
 // the parsed text when at hand (for the lines of list items).
 func (rd *reader) object(obj any, src *source, root *yaml.Node, line int, seq string) {
 	m, ok := obj.(map[string]any)
 	if !ok {
+		if !namesTypeMeta(src.text) {
+			rd.skip(line, fmt.Sprintf("not a Kubernetes object: %s, and it names neither apiVersion nor kind", describe(obj, seq)))
+			return
+		}
 		rd.fail(line, line, newError(ErrNotObject, "document is %s, not a Kubernetes object", describe(obj, seq)))
 		return
 	}

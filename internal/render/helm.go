@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -38,6 +39,10 @@ type HelmOptions struct {
 	ReleaseName string
 	// Namespace is .Release.Namespace (default DefaultNamespace).
 	Namespace string
+	// NameByPath names each Output by the template's path on disk (the chart's directory joined
+	// with the template's path in the chart) instead of as `helm template` prints it, for a chart
+	// directory found among other files.
+	NameByPath bool
 }
 
 // Helm renders a chart as `helm template` does, offline: the chart is loaded from disk
@@ -59,47 +64,51 @@ func Helm(o HelmOptions) ([]Output, error) {
 	if o.Namespace == "" {
 		o.Namespace = DefaultNamespace
 	}
+	what := "--helm-chart " + o.Chart
+	if o.NameByPath {
+		what = "Helm chart " + o.Chart
+	}
 	if o.Chart == "" {
 		return nil, errors.New("--helm-chart: no chart given")
 	}
 	if _, err := os.Stat(o.Chart); err != nil {
-		return nil, fmt.Errorf("--helm-chart %s: %w", o.Chart, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	loaded, err := loader.Load(o.Chart)
 	if err != nil {
-		return nil, fmt.Errorf("--helm-chart %s: not a loadable chart: %w", o.Chart, err)
+		return nil, fmt.Errorf("%s: not a loadable chart: %w", what, err)
 	}
 	ch, ok := loaded.(*chartv2.Chart)
 	if !ok {
-		return nil, fmt.Errorf("--helm-chart %s: chart apiVersion not supported by `helm template` (want v1 or v2)", o.Chart)
+		return nil, fmt.Errorf("%s: chart apiVersion not supported by `helm template` (want v1 or v2)", what)
 	}
 	if err := checkDependencies(ch, ch.Name()); err != nil {
-		return nil, fmt.Errorf("--helm-chart %s: %w; hpguard renders offline: vendor the dependencies (`helm dependency build %s`) and run again", o.Chart, err, o.Chart)
+		return nil, fmt.Errorf("%s: %w; hpguard renders offline: vendor the dependencies (`helm dependency build %s`) and run again", what, err, o.Chart)
 	}
 	vals, err := userValues(o.ValuesFiles, o.SetValues)
 	if err != nil {
 		return nil, err
 	}
 	if err := chartutil.ProcessDependencies(ch, vals); err != nil {
-		return nil, fmt.Errorf("--helm-chart %s: chart dependencies: %w", o.Chart, err)
+		return nil, fmt.Errorf("%s: chart dependencies: %w", what, err)
 	}
 	caps := common.DefaultCapabilities.Copy()
 	if kv := ch.Metadata.KubeVersion; kv != "" && !chartutil.IsCompatibleRange(kv, caps.KubeVersion.String()) {
-		return nil, fmt.Errorf("--helm-chart %s: chart requires kubeVersion: %s which is incompatible with Kubernetes %s", o.Chart, kv, caps.KubeVersion.Version)
+		return nil, fmt.Errorf("%s: chart requires kubeVersion: %s which is incompatible with Kubernetes %s", what, kv, caps.KubeVersion.Version)
 	}
 	rel := common.ReleaseOptions{Name: o.ReleaseName, Namespace: o.Namespace, Revision: 1, IsInstall: true}
 	// Schemas are validated below, offline: Helm's own validation fetches remote references.
 	top, err := util.ToRenderValuesWithSchemaValidation(ch, vals, rel, caps, true)
 	if err != nil {
-		return nil, fmt.Errorf("--helm-chart %s: values: %w", o.Chart, err)
+		return nil, fmt.Errorf("%s: values: %w", what, err)
 	}
 	values, _ := top["Values"].(common.Values)
 	if err := validateSchemas(ch, values.AsMap()); err != nil {
-		return nil, fmt.Errorf("--helm-chart %s: values don't meet the specifications of the schema(s) in the following chart(s):\n%w", o.Chart, err)
+		return nil, fmt.Errorf("%s: values don't meet the specifications of the schema(s) in the following chart(s):\n%w", what, err)
 	}
 	files, err := engine.Engine{}.Render(ch, top)
 	if err != nil {
-		return nil, fmt.Errorf("--helm-chart %s: %w", o.Chart, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	names := make([]string, 0, len(files))
 	for name, content := range files {
@@ -111,7 +120,11 @@ func Helm(o HelmOptions) ([]Output, error) {
 	sort.Strings(names)
 	out := make([]Output, 0, len(names))
 	for _, name := range names {
-		out = append(out, Output{Name: name, Data: []byte(files[name])})
+		label := name
+		if _, rest, ok := strings.Cut(name, "/"); ok && o.NameByPath {
+			label = filepath.Join(o.Chart, filepath.FromSlash(rest))
+		}
+		out = append(out, Output{Name: label, Data: []byte(files[name])})
 	}
 	return out, nil
 }

@@ -8,7 +8,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/yaml"
+
+	"github.com/hpguard/hpguard/internal/manifest"
 )
 
 // fixtures is tests/render, the charts and kustomizations of the command's tests too.
@@ -158,6 +161,10 @@ func TestHelmChart(t *testing.T) {
 		names = append(names, o.Name)
 	}
 	require.Equal(t, []string{"hostprocess-agent/templates/configmap.yaml", "hostprocess-agent/templates/daemonset.yaml"}, names)
+	byPath, err := Helm(HelmOptions{Chart: chart, NameByPath: true})
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(chart, "templates", "daemonset.yaml"), byPath[1].Name, "named by the template's file")
+	require.Equal(t, outs[1].Data, byPath[1].Data)
 	require.Equal(t, []string{"ConfigMap default/release-name-hostprocess-agent"}, kinds(docs(t, outs[0].Data)))
 	ds := docs(t, outs[1].Data)
 	require.Equal(t, []string{"DaemonSet default/release-name-hostprocess-agent"}, kinds(ds))
@@ -224,8 +231,17 @@ func TestHelmErrors(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, outs, 1)
 	require.Equal(t, "parent/charts/sub/templates/ds.yaml", outs[0].Name)
+	outs, err = Helm(HelmOptions{Chart: filepath.Join(tmp, "parent"), NameByPath: true})
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(tmp, "parent", "charts", "sub", "templates", "ds.yaml"), outs[0].Name)
 
 	outs, err = Helm(HelmOptions{Chart: filepath.Join(tmp, "empty")})
 	require.NoError(t, err)
 	require.Empty(t, outs)
+}
+
+// TestKustomizationFileNames: the directories hpguard builds while walking are those kustomize
+// recognizes as kustomizations.
+func TestKustomizationFileNames(t *testing.T) {
+	require.Equal(t, konfig.RecognizedKustomizationFileNames(), manifest.KustomizationFiles)
 }
