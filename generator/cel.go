@@ -130,7 +130,7 @@ func common(b *checks.CELBuilder) {
 	b.Add("podMeta", `type(variables.podMetaRaw) == map ? variables.podMetaRaw : {}`)
 	b.Add("prefix", byKind(checks.Lit, true))
 	b.Add("metaPrefix", byKind(checks.Lit, false))
-	b.Add("namespace", fmt.Sprintf(`%s != "" ? %s : (has(request.namespace) ? request.namespace : "")`,
+	b.Add("objectNamespace", fmt.Sprintf(`%s != "" ? %s : (has(request.namespace) ? request.namespace : "")`,
 		checks.GetOr("object", `""`, "metadata", "namespace"), checks.GetOr("object", `""`, "metadata", "namespace")))
 	for _, key := range []string{"hostProcess", "runAsUserName", "runAsNonRoot"} {
 		b.Add("pod_"+key, checks.Get("variables.podSpec", checks.ValueFields[key]...))

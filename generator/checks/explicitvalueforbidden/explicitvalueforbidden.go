@@ -72,7 +72,7 @@ func cel(b *checks.CELBuilder, args any) ([]string, error) {
 	b.Add("serviceAccountName", checks.Get("variables.podSpec", "serviceAccountName"))
 	b.Add("serviceAccountAlias", checks.Get("variables.podSpec", "serviceAccount"))
 	b.Add("serviceAccount", `variables.serviceAccountName != null && variables.serviceAccountName != "" ? variables.serviceAccountName : variables.serviceAccountAlias != null && variables.serviceAccountAlias != "" ? variables.serviceAccountAlias : "default"`)
-	b.Add("exemptPod", `variables.namespace in variables.param_exemptNamespaces || variables.serviceAccount in variables.param_exemptServiceAccounts || (type(variables.serviceAccount) == string && variables.namespace + "/" + variables.serviceAccount in variables.param_exemptServiceAccounts)`)
+	b.Add("exemptPod", `variables.objectNamespace in variables.param_exemptNamespaces || variables.serviceAccount in variables.param_exemptServiceAccounts || (type(variables.serviceAccount) == string && variables.objectNamespace + "/" + variables.serviceAccount in variables.param_exemptServiceAccounts)`)
 	exemptImage := func(img string) string {
 		return fmt.Sprintf(`(%[1]s in variables.param_exemptImages || (type(%[1]s) == string && variables.param_exemptImages.exists(e, (e.startsWith("sha256:") && %[1]s.endsWith("@" + e)) || (e.endsWith("*") && %[1]s.startsWith(e.substring(0, size(e) - 1))))))`, img)
 	}
