@@ -216,10 +216,14 @@ func VAP(s *spec.Spec) ([]File, error) {
 			if !ok {
 				continue
 			}
-			objs := []any{ValidatingAdmissionPolicyBinding(r, prof.Name, sev)}
+			// The parameters before the binding: kubectl applies a file's objects in order, and a
+			// binding whose parameters do not exist yet denies every request (parameterNotFoundAction:
+			// Deny) until they do.
+			var objs []any
 			if len(r.Parameters) > 0 {
 				objs = append(objs, vapParams(r, prof.Name))
 			}
+			objs = append(objs, ValidatingAdmissionPolicyBinding(r, prof.Name, sev))
 			data, err := vapYAML(objs...)
 			if err != nil {
 				return nil, err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hpguard/hpguard/gatekeeper"
@@ -52,6 +53,8 @@ type checkParams struct {
 	ignores      []ignorePattern
 	configNote   string
 	render       renderParams
+	// cluster, when set, reads the objects to check instead of the paths (audit).
+	cluster func(ctx context.Context) ([]check.Source, error)
 }
 
 func defaultCheckParams() checkParams {
@@ -79,6 +82,19 @@ func newCheckCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	p.evalFlags(f)
+	f.BoolVar(&p.allowEmpty, "allow-empty", false, "pass when the input holds no document (empty standard input, a directory without manifests) instead of exiting 2")
+	f.StringArrayVar(&p.ignore, "ignore", nil, "leave out paths matching this glob (** for any directories), relative to the directory argument or the working directory; repeatable")
+	f.Int64Var(&p.limits.MaxFileBytes, "max-file-size", p.limits.MaxFileBytes, "largest input file in bytes")
+	f.IntVar(&p.limits.MaxDocumentBytes, "max-document-size", p.limits.MaxDocumentBytes, "largest single document in bytes")
+	f.IntVar(&p.limits.MaxDepth, "max-depth", p.limits.MaxDepth, "deepest nesting of a document")
+	p.render.flags(f)
+	return cmd
+}
+
+// evalFlags are the flags that check and audit share: the policy, its parameters, the engine and
+// the report.
+func (p *checkParams) evalFlags(f *pflag.FlagSet) {
 	f.StringVarP(&p.output, "output", "o", p.output, "output format: "+strings.Join(report.Names(), ", "))
 	f.StringArrayVar(&p.reports, "report", nil, "also write a report to a file, as FORMAT=FILE (repeatable; e.g. sarif=hpguard.sarif), from the same run; written only when the run completes")
 	f.StringVar(&p.profile, "profile", "", "profile to evaluate: baseline, hostprocess or strict (default: the ruleset's default, hostprocess)")
@@ -94,15 +110,8 @@ func newCheckCmd() *cobra.Command {
 	f.StringVar(&p.color, "color", p.color, "colour the text output: auto, always or never")
 	f.StringVar(&p.engine, "engine", p.engine, "evaluation engine: opa (the shipped Rego), gatekeeper (the shipped ConstraintTemplates and Constraints in Gatekeeper's engine) or cel (the shipped ValidatingAdmissionPolicies in the API server's CEL machinery)")
 	f.IntVar(&p.workers, "workers", 0, "parallel evaluations (default: number of CPUs)")
-	f.BoolVar(&p.allowEmpty, "allow-empty", false, "pass when the input holds no document (empty standard input, a directory without manifests) instead of exiting 2")
 	f.StringVar(&p.configFile, "config", "", "configuration file (default: "+configFileName+" in the working directory or above it, up to the repository root)")
-	f.StringArrayVar(&p.ignore, "ignore", nil, "leave out paths matching this glob (** for any directories), relative to the directory argument or the working directory; repeatable")
 	f.BoolVar(&p.noSuppressions, "no-suppressions", false, "report every finding as open, ignoring "+check.SuppressPrefix+"<rule-id> annotations (for audits)")
-	f.Int64Var(&p.limits.MaxFileBytes, "max-file-size", p.limits.MaxFileBytes, "largest input file in bytes")
-	f.IntVar(&p.limits.MaxDocumentBytes, "max-document-size", p.limits.MaxDocumentBytes, "largest single document in bytes")
-	f.IntVar(&p.limits.MaxDepth, "max-depth", p.limits.MaxDepth, "deepest nesting of a document")
-	p.render.flags(f)
-	return cmd
 }
 
 // policySource picks the policy: a spec compiled in memory, a generated directory, a bundle file, or
@@ -303,10 +312,17 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 	if p.verbose && p.configNote != "" {
 		fmt.Fprintln(stderr, "hpguard: "+p.configNote)
 	}
+	sources, allowEmpty := p.render.sources(), p.allowEmpty
+	if p.cluster != nil {
+		if sources, err = p.cluster(ctx); err != nil {
+			return err
+		}
+		allowEmpty = true // a namespace without workloads passes
+	}
 	prog := newProgress(stderr, p.quiet)
 	rep, err := check.Run(ctx, check.Options{
 		Paths: args, Stdin: stdin, Evaluator: ev, Profile: profile, Workers: p.workers, Limits: p.limits,
-		Progress: prog.update, AllowEmpty: p.allowEmpty,
+		Progress: prog.update, AllowEmpty: allowEmpty,
 		Ignore: ignoreMatcher(p.ignores), Ignored: func(path, pattern string) {
 			if p.verbose {
 				fmt.Fprintf(stderr, "hpguard: ignored %s (matches %q)\n", path, pattern)
@@ -314,7 +330,7 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 		},
 		KnownRule:      func(id string) bool { return pol.Ruleset.Rules[id] != nil },
 		NoSuppressions: p.noSuppressions,
-		Sources:        p.render.sources(),
+		Sources:        sources,
 		Render:         renderFound,
 		NoRender:       p.render.noRender,
 	})

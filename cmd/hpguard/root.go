@@ -20,6 +20,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(
 		newCheckCmd(),
+		newAuditCmd(),
 		newGenerateCmd(),
 		newInitCmd(),
 		newNewCmd(),

@@ -26,18 +26,33 @@ const (
 	syncTimeout = 2 * time.Minute
 )
 
-// vapInstall is how the ValidatingAdmissionPolicies of a profile are installed, one kubectl command
-// line per step, run in order from the repository's root. The README documents no VAP install
-// commands yet; these are the steps a user follows from its description of vap/ (the CRD of the
-// parameter objects, which must be established before any parameter object is applied, then the
-// policies, then the profile's bindings and parameters).
-func vapInstall(profile string) [][]string {
-	return [][]string{
-		{"apply", "-f", "vap/params-crd.yaml"},
-		{"wait", "--for=condition=Established", "--timeout=60s", "crd/hpguardparameters.hpguard.dev"},
-		{"apply", "-f", "vap/policies/"},
-		{"apply", "-f", "vap/profiles/" + profile + "/"},
+// vapInstall is how the README says to install the ValidatingAdmissionPolicies of a profile: the
+// kubectl lines of the block after its "vap-install" marker, run verbatim from the repository's root,
+// with the profile's name put in place of hostprocess.
+func vapInstall(t *testing.T, root, profile string) [][]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	_, after, ok := strings.Cut(string(b), "<!-- vap-install")
+	require.True(t, ok, "README.md has no vap-install block")
+	_, after, ok = strings.Cut(after, "```sh\n")
+	require.True(t, ok)
+	block, _, ok := strings.Cut(after, "```")
+	require.True(t, ok)
+	var steps [][]string
+	for _, line := range strings.Split(block, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		require.Equal(t, "kubectl", f[0], "README install line %q", line)
+		for i := range f {
+			f[i] = strings.ReplaceAll(f[i], "vap/profiles/hostprocess/", "vap/profiles/"+profile+"/")
+		}
+		steps = append(steps, f[1:])
 	}
+	require.Len(t, steps, 4, "README install lines")
+	return steps
 }
 
 // goldenCase is one entry of tests/golden/cases.json (the format of hpguard's internal/golden.Case,
@@ -271,7 +286,7 @@ func TestVAPEnforcedByAPIServer(t *testing.T) {
 	c := startControlPlane(t)
 	root := c.root
 
-	for _, step := range vapInstall(vapProfile) {
+	for _, step := range vapInstall(t, root, vapProfile) {
 		start := time.Now()
 		out := c.mustKubectl(step...)
 		t.Logf("kubectl %s (%s):\n%s", strings.Join(step, " "), time.Since(start).Round(time.Millisecond), out)
@@ -286,6 +301,14 @@ func TestVAPEnforcedByAPIServer(t *testing.T) {
 
 	cases := loadGoldenCases(t, root)
 	sample := vapSample(t, root, vapProfile, cases)
+	if os.Getenv("HPGUARD_VAP_CASES") == "all" {
+		sample = nil
+		for _, gc := range cases {
+			if gc.Params == nil && gc.Level != "ephemeralContainers" {
+				sample = append(sample, gc)
+			}
+		}
+	}
 	files := make([]string, len(sample))
 	for i, gc := range sample {
 		files[i] = gc.File
