@@ -128,9 +128,11 @@ finding(field, container, msg) := {"field": field, "msg": msg} if container == "
 
 else := {"field": field, "container": container, "msg": msg}
 
-# show renders a value for a message: strings in quotes (escaped, when they hold control
-# characters, exactly as CEL's strings.quote escapes: backslash, quote and \a \b \f \n \r \t \v;
-# reporters escape any other control character they print), null as "unset", anything else as JSON.
+# show renders a value for a message exactly as the CEL form does: strings in quotes (escaped, when
+# they hold control characters, exactly as CEL's strings.quote escapes: backslash, quote and \a \b \f
+# \n \r \t \v; reporters escape any other control character they print), null as "unset", lists and
+# objects as JSON one level deep (keys sorted, nested values as json_scalar renders them), anything
+# else as JSON.
 show(v) := "unset" if v == null
 
 else := sprintf("\"%s\"", [strings.replace_n(quote_escapes, v)]) if {
@@ -138,7 +140,40 @@ else := sprintf("\"%s\"", [strings.replace_n(quote_escapes, v)]) if {
 	regex.match(`[[:cntrl:]]`, v)
 } else := sprintf("\"%s\"", [v]) if is_string(v)
 
+else := concat("", ["[", concat(",", [json_scalar(e) | some e in v]), "]"]) if is_array(v)
+
+else := concat("", ["{", concat(",", [concat(":", [json_scalar(k), json_scalar(v[k])]) | some k in sort(object.keys(v))]), "}"]) if is_object(v)
+
 else := json.marshal(v)
+
+# json_scalar renders a value inside a shown list or object: a string quoted as CEL's strings.quote
+# quotes it, a non-empty list or object as "[…]" or "{…}", anything else as JSON.
+json_scalar(v) := sprintf("\"%s\"", [strings.replace_n(quote_escapes, v)]) if is_string(v)
+
+else := "[…]" if {
+	is_array(v)
+	count(v) > 0
+} else := "{…}" if {
+	is_object(v)
+	count(v) > 0
+} else := json.marshal(v)
+
+# show_scalar is show for values inside a comprehension (over containers, volumes, list items or
+# map entries), as the CEL form renders them to bound its cost: a non-empty list or object is "[…]"
+# or "{…}", an empty one "[]" or "{}".
+show_scalar(v) := "[…]" if {
+	is_array(v)
+	count(v) > 0
+} else := "{…}" if {
+	is_object(v)
+	count(v) > 0
+} else := show(v)
+
+# key_text renders a map key in a field path: as it is, or quoted as show quotes strings when it
+# holds control characters.
+key_text(k) := show(k) if regex.match(`[[:cntrl:]]`, k)
+
+else := k
 
 # quote_escapes are the escapes of CEL's strings.quote.
 quote_escapes := {"\\": "\\\\", "\"": "\\\"", "\u0007": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\u000b": "\\v"}

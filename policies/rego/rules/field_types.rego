@@ -4,7 +4,8 @@
 #   id: field-types
 #   reference: API decoding
 #   remediation: 'Write the value with its API type: `hostProcess: true` (not `"true"`),
-#     `runAsUserName: "NT AUTHORITY\\LocalService"` (a string), `hostNetwork: true`.'
+#     `runAsUserName: "NT AUTHORITY\\LocalService"` (a string), `hostNetwork: true`,
+#     annotation and label values quoted (`"true"`, not `true`).'
 #   scope: all-pods
 #   severity:
 #     baseline: deny
@@ -12,9 +13,11 @@
 #     strict: deny
 # description: 'The API server decodes a pod into typed Go structs: hostProcess, hostNetwork
 #   and runAsNonRoot must be booleans, runAsUserName a string, securityContext and windowsOptions
-#   objects, container lists arrays of objects. A manifest with `hostProcess: "true"`
-#   is rejected by the cluster, and a policy that only compares with `true` would silently
-#   pass it; hpguard reports it instead.'
+#   objects, container lists arrays of objects, and the pod''s annotations and labels
+#   maps of strings (so `microsoft.com/hostprocess-inherit-user: true`, a YAML boolean,
+#   cannot be decoded). A manifest with `hostProcess: "true"` is rejected by the cluster,
+#   and a policy that only compares with `true` would silently pass it; hpguard reports
+#   it instead.'
 # related_resources:
 # - description: Kubernetes API reference, PodSpec and SecurityContext
 #   ref: https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/
@@ -103,7 +106,7 @@ findings contains f if {
 	v != null
 	not is_object(v)
 	field := concat(".", [core.path(c), "securityContext"])
-	f := core.finding(field, c.name, sprintf("%s is %s but the API server requires a object: write it as a object (the cluster rejects this manifest)", [field, core.show(v)]))
+	f := core.finding(field, c.name, sprintf("%s is %s but the API server requires a object: write it as a object (the cluster rejects this manifest)", [field, core.show_scalar(v)]))
 }
 
 findings contains f if {
@@ -112,7 +115,7 @@ findings contains f if {
 	v != null
 	not is_object(v)
 	field := concat(".", [core.path(c), "securityContext.windowsOptions"])
-	f := core.finding(field, c.name, sprintf("%s is %s but the API server requires a object: write it as a object (the cluster rejects this manifest)", [field, core.show(v)]))
+	f := core.finding(field, c.name, sprintf("%s is %s but the API server requires a object: write it as a object (the cluster rejects this manifest)", [field, core.show_scalar(v)]))
 }
 
 findings contains f if {
@@ -121,7 +124,7 @@ findings contains f if {
 	v != null
 	not is_boolean(v)
 	field := concat(".", [core.path(c), "securityContext.windowsOptions.hostProcess"])
-	f := core.finding(field, c.name, sprintf("%s is %s but the API server requires a boolean: write it as a boolean (the cluster rejects this manifest)", [field, core.show(v)]))
+	f := core.finding(field, c.name, sprintf("%s is %s but the API server requires a boolean: write it as a boolean (the cluster rejects this manifest)", [field, core.show_scalar(v)]))
 }
 
 findings contains f if {
@@ -130,7 +133,7 @@ findings contains f if {
 	v != null
 	not is_string(v)
 	field := concat(".", [core.path(c), "securityContext.windowsOptions.runAsUserName"])
-	f := core.finding(field, c.name, sprintf("%s is %s but the API server requires a string: write it as a string (the cluster rejects this manifest)", [field, core.show(v)]))
+	f := core.finding(field, c.name, sprintf("%s is %s but the API server requires a string: write it as a string (the cluster rejects this manifest)", [field, core.show_scalar(v)]))
 }
 
 findings contains f if {
@@ -139,7 +142,7 @@ findings contains f if {
 	v != null
 	not is_boolean(v)
 	field := concat(".", [core.path(c), "securityContext.runAsNonRoot"])
-	f := core.finding(field, c.name, sprintf("%s is %s but the API server requires a boolean: write it as a boolean (the cluster rejects this manifest)", [field, core.show(v)]))
+	f := core.finding(field, c.name, sprintf("%s is %s but the API server requires a boolean: write it as a boolean (the cluster rejects this manifest)", [field, core.show_scalar(v)]))
 }
 
 findings contains f if {
@@ -149,5 +152,41 @@ findings contains f if {
 	some i, item in items
 	not is_object(item)
 	field := sprintf("%s.%s[%d]", [core.prefix, list, i])
-	f := core.finding(field, "", sprintf("%s is %s but a container must be an object: fix the list (the cluster rejects this manifest)", [field, core.show(item)]))
+	f := core.finding(field, "", sprintf("%s is %s but a container must be an object: fix the list (the cluster rejects this manifest)", [field, core.show_scalar(item)]))
+}
+
+findings contains f if {
+	v := object.get(core.pod_meta, ["annotations"], null)
+	v != null
+	not is_object(v)
+	field := concat("", [core.meta_prefix, ".annotations"])
+	f := core.finding(field, "", sprintf("%s is %s but the API server requires a object: write it as a object (the cluster rejects this manifest)", [field, core.show(v)]))
+}
+
+findings contains f if {
+	m := object.get(core.pod_meta, ["annotations"], null)
+	is_object(m)
+	some k, v in m
+	v != null
+	not is_string(v)
+	field := concat("", [core.meta_prefix, ".annotations", "[", core.key_text(k), "]"])
+	f := core.finding(field, "", sprintf("%s is %s but the API server requires a string: write it as a string (the cluster rejects this manifest)", [field, core.show_scalar(v)]))
+}
+
+findings contains f if {
+	v := object.get(core.pod_meta, ["labels"], null)
+	v != null
+	not is_object(v)
+	field := concat("", [core.meta_prefix, ".labels"])
+	f := core.finding(field, "", sprintf("%s is %s but the API server requires a object: write it as a object (the cluster rejects this manifest)", [field, core.show(v)]))
+}
+
+findings contains f if {
+	m := object.get(core.pod_meta, ["labels"], null)
+	is_object(m)
+	some k, v in m
+	v != null
+	not is_string(v)
+	field := concat("", [core.meta_prefix, ".labels", "[", core.key_text(k), "]"])
+	f := core.finding(field, "", sprintf("%s is %s but the API server requires a string: write it as a string (the cluster rejects this manifest)", [field, core.show_scalar(v)]))
 }

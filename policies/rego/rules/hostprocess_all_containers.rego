@@ -30,5 +30,5 @@ findings contains f if {
 	some c in core.containers
 	not c.isHostProcess
 	field := concat(".", [core.path(c), core.value_fields.hostProcess])
-	f := core.finding(field, c.name, sprintf("container %s is not a HostProcess container (%s is %s) but other containers of the pod are: a pod runs only HostProcess containers or none; set hostProcess: true at pod level and remove the container's value, or move the container to another pod", [sprintf("%q", [c.name]), field, core.show(c.hostProcess)]))
+	f := core.finding(field, c.name, sprintf("container %s is not a HostProcess container (%s is %s) but other containers of the pod are: a pod runs only HostProcess containers or none; set hostProcess: true at pod level and remove the container's value, or move the container to another pod", [sprintf("%q", [c.name]), field, core.show_scalar(c.hostProcess)]))
 }

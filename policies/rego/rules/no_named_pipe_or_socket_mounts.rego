@@ -45,5 +45,5 @@ findings contains f if {
 	some i, v in object.get(core.pod_spec, "volumes", [])
 	v.hostPath.type in types
 	field := sprintf("%s.volumes[%d].hostPath.type", [core.prefix, i])
-	f := core.finding(field, "", sprintf("%s is %s: HostProcess containers cannot mount Unix domain sockets; remove volume %s and open the socket by its host path from the container", [field, core.show(v.hostPath.type), sprintf("%q", [object.get(v, "name", "")])]))
+	f := core.finding(field, "", sprintf("%s is %s: HostProcess containers cannot mount Unix domain sockets; remove volume %s and open the socket by its host path from the container", [field, core.show_scalar(v.hostPath.type), sprintf("%q", [object.get(v, "name", "")])]))
 }

@@ -31,5 +31,5 @@ findings contains f if {
 	value := core.effective(c, key)
 	value == true
 	r := core.source(c, key)
-	f := core.finding(r.field, r.container, sprintf("%s is %s but HostProcess containers run with privileged access to the host, so it cannot be true: remove it or set it to false", [r.field, core.show(value)]))
+	f := core.finding(r.field, r.container, sprintf("%s is %s but HostProcess containers run with privileged access to the host, so it cannot be true: remove it or set it to false", [r.field, core.show_scalar(value)]))
 }
