@@ -3,7 +3,6 @@ package controlplane
 import (
 	"encoding/json"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -114,11 +113,8 @@ func TestAudit(t *testing.T) {
 	_, errOut, err := c.kubectlIn([]byte(auditObjects), "create", "-f", "-")
 	require.NoError(t, err, errOut)
 
-	bin := filepath.Join(t.TempDir(), "hpguard")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/hpguard")
-	build.Dir = c.root
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "build hpguard: %s", out)
+	bin, err := buildHpguard()
+	require.NoError(t, err)
 	run := func(args ...string) ([]auditResult, string, int) {
 		t.Helper()
 		cmd := exec.Command(bin, append([]string{"audit", "--kubeconfig", c.kubeconfig, "-q"}, args...)...)
