@@ -2,10 +2,14 @@ package controlplane
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -208,8 +212,85 @@ func TestAudit(t *testing.T) {
 	}
 	require.ElementsMatch(t, fromCheck, fromAudit)
 
+	// A user whose RBAC lets it read only some kinds: a kind it may not list is an error result and
+	// exit status 2, never a pass on the kinds it could read; with every kind readable in its
+	// namespace, the same verdicts as the admin's.
+	kubeconfig := auditorKubeconfig(t, c, false)
+	limited, text, code := run("--kubeconfig", kubeconfig, "-n", "audit-a", "-o", "json")
+	require.Equal(t, 2, code, text)
+	var denied []string
+	for _, r := range limited {
+		if r.Status == "error" {
+			denied = append(denied, r.File)
+			assert.Contains(t, r.Error, "forbidden", "the error says why")
+			assert.Contains(t, r.Error, "cronjobs", "the error names the resource")
+		}
+	}
+	require.Equal(t, []string{"/apis/batch/v1/namespaces/audit-a/cronjobs"}, denied,
+		"only the kind the user may not list is an error, named by its list's path: %s", text)
+	_, text, code = run("--kubeconfig", kubeconfig, "-n", "audit-a", "-o", "text")
+	require.Equal(t, 2, code, text)
+	require.Contains(t, text, "forbidden")
+	kubeconfig = auditorKubeconfig(t, c, true)
+	limited, text, code = run("--kubeconfig", kubeconfig, "-n", "audit-a", "-o", "json")
+	require.Equal(t, 0, code, text)
+	require.Equal(t, summary(ns), summary(limited))
+	// Its Role is in one namespace: every namespace is not readable.
+	_, text, code = run("--kubeconfig", kubeconfig, "-A", "-o", "json")
+	require.Equal(t, 2, code, text)
+
 	// A context the kubeconfig does not have is an error, not an empty pass.
 	_, text, code = run("--context", "missing", "-A")
 	require.Equal(t, 2, code, text)
 	require.Contains(t, text, "missing")
+}
+
+// auditorKubeconfig writes a kubeconfig for the service account audit-a/auditor (a token from the
+// TokenRequest API), whose Role in audit-a lets it list the workload kinds hpguard audit reads,
+// CronJobs only when cronJobs is true.
+func auditorKubeconfig(t *testing.T, c *cluster, cronJobs bool) string {
+	t.Helper()
+	batch := "jobs"
+	if cronJobs {
+		batch = "jobs, cronjobs"
+	}
+	role := fmt.Sprintf(`apiVersion: v1
+kind: ServiceAccount
+metadata: {name: auditor, namespace: audit-a}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: workload-reader, namespace: audit-a}
+rules:
+  - {apiGroups: [""], resources: [pods, podtemplates, replicationcontrollers], verbs: [list]}
+  - {apiGroups: [apps], resources: [replicasets, deployments, daemonsets, statefulsets], verbs: [list]}
+  - {apiGroups: [batch], resources: [%s], verbs: [list]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: auditor, namespace: audit-a}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: workload-reader}
+subjects: [{kind: ServiceAccount, name: auditor, namespace: audit-a}]
+`, batch)
+	_, errOut, err := c.kubectlIn([]byte(role), "apply", "-f", "-")
+	require.NoError(t, err, errOut)
+	token := strings.TrimSpace(c.mustKubectl("create", "token", "auditor", "-n", "audit-a"))
+	cluster := c.mustKubectl("config", "view", "-o", "jsonpath={.clusters[0].name}")
+	kubeconfig := filepath.Join(t.TempDir(), "auditor.kubeconfig")
+	b, err := os.ReadFile(c.kubeconfig)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(kubeconfig, b, 0o600))
+	for _, args := range [][]string{
+		{"set-credentials", "auditor", "--token", token},
+		{"set-context", "auditor", "--cluster", cluster, "--user", "auditor"},
+		{"use-context", "auditor"},
+	} {
+		c.mustKubectl(append([]string{"config", "--kubeconfig", kubeconfig}, args...)...)
+	}
+	// The RBAC authorizer sees the Role once its informer has: wait until the user may list pods.
+	require.Eventually(t, func() bool {
+		out, _, err := c.kubectl("auth", "can-i", "list", "pods", "-n", "audit-a", "--kubeconfig", kubeconfig)
+		return err == nil && strings.TrimSpace(out) == "yes"
+	}, 30*time.Second, 100*time.Millisecond, "the auditor may not list pods")
+	return kubeconfig
 }
