@@ -60,11 +60,11 @@ func newAuditCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	p.evalFlags(f)
-	f.StringVar(&a.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, as kubectl)")
-	f.StringVar(&a.Context, "context", "", "kubeconfig context (default: the current context)")
-	f.StringVarP(&a.Namespace, "namespace", "n", "", "namespace to audit (default: the context's namespace, else default)")
+	f.StringVar(&a.Kubeconfig, "kubeconfig", "", "kubeconfig `FILE` (default: $KUBECONFIG, else ~/.kube/config, as kubectl)")
+	f.StringVar(&a.Context, "context", "", "kubeconfig `CONTEXT` (default: the current context)")
+	f.StringVarP(&a.Namespace, "namespace", "n", "", "`NAMESPACE` to audit (default: the context's namespace, else default)")
 	f.BoolVarP(&a.AllNamespaces, "all-namespaces", "A", false, "audit every namespace")
-	f.StringVarP(&a.Selector, "selector", "l", "", "label selector, as kubectl -l (e.g. app=agent,tier!=web)")
-	f.Int64Var(&a.ChunkSize, "chunk-size", cluster.DefaultChunkSize, "objects per list request (pages through large lists)")
+	f.StringVarP(&a.Selector, "selector", "l", "", "label `SELECTOR`, as kubectl -l (e.g. app=agent,tier!=web)")
+	f.Int64Var(&a.ChunkSize, "chunk-size", cluster.DefaultChunkSize, "`N` objects per list request (pages through large lists)")
 	return cmd
 }

@@ -57,11 +57,11 @@ func newBundleBuildCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&p.output, "output", "o", p.output, "bundle file to write (- for standard output)")
-	f.StringVar(&p.specDir, "spec", "", "spec directory (default: policies/spec if present, else the built-in spec)")
-	f.StringVar(&p.signingKey, "signing-key", "", "PEM private key (RSA, ECDSA or Ed25519) to sign the bundle with")
-	f.StringVar(&p.signingAlg, "signing-alg", "", "signature algorithm, e.g. RS256 or ES256 (default: from the key type)")
-	f.StringVar(&p.keyID, "signing-key-id", bundle.DefaultKeyID, "key id recorded in the signature (OPA's keys.<id> / signing.keyid)")
+	f.StringVarP(&p.output, "output", "o", p.output, "bundle `FILE` to write (- for standard output)")
+	f.StringVar(&p.specDir, "spec", "", "spec `DIR` (default: policies/spec if present, else the built-in spec)")
+	f.StringVar(&p.signingKey, "signing-key", "", "PEM private key `FILE` (RSA, ECDSA or Ed25519) to sign the bundle with")
+	f.StringVar(&p.signingAlg, "signing-alg", "", "signature algorithm `ALG`, e.g. RS256 or ES256 (default: from the key type)")
+	f.StringVar(&p.keyID, "signing-key-id", bundle.DefaultKeyID, "key `ID` recorded in the signature (OPA's keys.<id> / signing.keyid)")
 	f.BoolVarP(&p.verbose, "verbose", "v", false, "report revision, size and build time on standard error")
 	return cmd
 }
@@ -147,9 +147,9 @@ func newBundleVerifyCmd() *cobra.Command {
 			return runBundleVerify(cmd.Context(), p, args[0], cmd.OutOrStdout())
 		},
 	}
-	cmd.Flags().StringVar(&p.key, "verification-key", "", "PEM public key (or certificate) to verify the signature with (required)")
-	cmd.Flags().StringVar(&p.alg, "verification-alg", "", "signature algorithm to require (default: the signature's, if it fits the key)")
-	cmd.Flags().StringVarP(&p.output, "output", "o", p.output, "output format: text or json")
+	cmd.Flags().StringVar(&p.key, "verification-key", "", "PEM public key `FILE` (or certificate) to verify the signature with (required)")
+	cmd.Flags().StringVar(&p.alg, "verification-alg", "", "signature algorithm `ALG` to require (default: the signature's, if it fits the key)")
+	cmd.Flags().StringVarP(&p.output, "output", "o", p.output, "output `FORMAT`: text or json")
 	_ = cmd.MarkFlagRequired("verification-key")
 	return cmd
 }
@@ -225,8 +225,8 @@ func newBundleInspectCmd() *cobra.Command {
 			return runBundleInspect(cmd.Context(), p, args[0], cmd.OutOrStdout())
 		},
 	}
-	cmd.Flags().StringVarP(&p.output, "output", "o", p.output, "output format: text or json")
-	cmd.Flags().StringVar(&p.key, "verification-key", "", "PEM public key: also verify the bundle")
+	cmd.Flags().StringVarP(&p.output, "output", "o", p.output, "output `FORMAT`: text or json")
+	cmd.Flags().StringVar(&p.key, "verification-key", "", "PEM public key `FILE`: also verify the bundle")
 	return cmd
 }
 

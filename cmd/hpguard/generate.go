@@ -32,8 +32,8 @@ func newGenerateCmd() *cobra.Command {
 			return runGenerate(cmd.Context(), p, cmd.OutOrStdout())
 		},
 	}
-	cmd.Flags().StringVar(&p.specDir, "spec", "", "spec directory (default: policies/spec under --out if present, else the built-in spec)")
-	cmd.Flags().StringVar(&p.outDir, "out", p.outDir, "project root to write the artifacts under")
+	cmd.Flags().StringVar(&p.specDir, "spec", "", "spec `DIR` (default: policies/spec under --out if present, else the built-in spec)")
+	cmd.Flags().StringVar(&p.outDir, "out", p.outDir, "project root `DIR` to write the artifacts under")
 	cmd.Flags().BoolVar(&p.check, "check", false, "write nothing; exit 1 and list the files that differ from a fresh generation")
 	return cmd
 }

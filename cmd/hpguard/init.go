@@ -85,8 +85,8 @@ func newNewCmd() *cobra.Command {
 			return runNewRule(p, args[0], cmd.OutOrStdout())
 		},
 	}
-	rule.Flags().StringVar(&p.specDir, "spec", p.specDir, "spec directory")
-	rule.Flags().StringVar(&p.from, "from", p.from, "existing rule to start from (its check kind is reused)")
+	rule.Flags().StringVar(&p.specDir, "spec", p.specDir, "spec `DIR`")
+	rule.Flags().StringVar(&p.from, "from", p.from, "existing `RULE` to start from (its check kind is reused)")
 	cmd.AddCommand(rule)
 	return cmd
 }

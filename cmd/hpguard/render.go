@@ -25,12 +25,12 @@ type renderParams struct {
 }
 
 func (r *renderParams) flags(f *pflag.FlagSet) {
-	f.StringArrayVarP(&r.kustomize, "kustomize", "k", nil, "build the kustomization in this directory as kubectl -k and kustomize build do, offline, and check the result; repeatable")
-	f.StringVar(&r.helmChart, "helm-chart", "", "render this Helm chart (directory or .tgz) as helm template does, offline (dependencies vendored in charts/), and check each template's output")
-	f.StringArrayVar(&r.values, "values", nil, "values file for --helm-chart (helm -f/--values); repeatable, later files win")
-	f.StringArrayVar(&r.setValues, "set-value", nil, "value for --helm-chart in helm --set syntax (key=value, a.b=c, list={a,b}); repeatable, applied after --values")
-	f.StringVar(&r.releaseName, "release-name", render.DefaultReleaseName, "release name for --helm-chart (.Release.Name)")
-	f.StringVar(&r.namespace, "namespace", render.DefaultNamespace, "release namespace for --helm-chart (.Release.Namespace)")
+	f.StringArrayVarP(&r.kustomize, "kustomize", "k", nil, "build the kustomization in this `DIR` as kubectl -k and kustomize build do, offline, and check the result; repeatable")
+	f.StringVar(&r.helmChart, "helm-chart", "", "render this Helm `CHART` (directory or .tgz) as helm template does, offline (dependencies vendored in charts/), and check each template's output")
+	f.StringArrayVar(&r.values, "values", nil, "values `FILE` for --helm-chart (helm -f/--values); repeatable, later files win")
+	f.StringArrayVar(&r.setValues, "set-value", nil, "`KEY=VALUE` for --helm-chart in helm --set syntax (key=value, a.b=c, list={a,b}); repeatable, applied after --values")
+	f.StringVar(&r.releaseName, "release-name", render.DefaultReleaseName, "release `NAME` for --helm-chart (.Release.Name)")
+	f.StringVar(&r.namespace, "namespace", render.DefaultNamespace, "release `NAMESPACE` for --helm-chart (.Release.Namespace)")
 	f.BoolVar(&r.noRender, "no-render", false, "read kustomization directories, and files named inside a chart or a kustomization, as plain files instead of building or rendering what they deploy")
 }
 

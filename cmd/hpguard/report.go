@@ -42,11 +42,11 @@ func newReportCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&p.bundleFile, "bundle", "", "bundle to audit (default: the bundle embedded in hpguard)")
-	f.StringVar(&p.keyFile, "verification-key", "", "PEM public key: verify the bundle's signature (refuse it when unsigned or tampered)")
-	f.StringVarP(&p.output, "output", "o", p.output, "output file (.html or .md) or format (html, md) for stdout")
-	f.StringVar(&p.profile, "profile", "", "profile for the manifests' findings (default: the ruleset's default)")
-	f.StringSliceVar(&p.engines, "engines", p.engines, "engines of the coverage matrix: "+strings.Join(engine.Names(), ", "))
+	f.StringVar(&p.bundleFile, "bundle", "", "bundle `FILE` to audit (default: the bundle embedded in hpguard)")
+	f.StringVar(&p.keyFile, "verification-key", "", "PEM public key `FILE`: verify the bundle's signature (refuse it when unsigned or tampered)")
+	f.StringVarP(&p.output, "output", "o", p.output, "output `FILE` (.html or .md) or format (html, md) for stdout")
+	f.StringVar(&p.profile, "profile", "", "`PROFILE` for the manifests' findings (default: the ruleset's default)")
+	f.StringSliceVar(&p.engines, "engines", p.engines, "`ENGINES` of the coverage matrix: "+strings.Join(engine.Names(), ", "))
 	return cmd
 }
 

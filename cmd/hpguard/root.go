@@ -30,5 +30,6 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newDocsCmd(),
 		newBundleCmd(),
 	)
+	registerCompletions(root)
 	return root
 }

@@ -27,8 +27,8 @@ func newRulesCmd() *cobra.Command {
 			return runRules(p, args, cmd.OutOrStdout())
 		},
 	}
-	cmd.Flags().StringVar(&p.policyDir, "policy", "", "directory of Rego produced by `hpguard generate` (default: the embedded policies)")
-	cmd.Flags().StringVarP(&p.output, "output", "o", p.output, "output format: text or json")
+	cmd.Flags().StringVar(&p.policyDir, "policy", "", "`DIR` of Rego produced by hpguard generate (default: the embedded policies)")
+	cmd.Flags().StringVarP(&p.output, "output", "o", p.output, "output `FORMAT`: text or json")
 	return cmd
 }
 
