@@ -47,7 +47,8 @@ type Field struct {
 	// Type is boolean, string, array or object.
 	Type string `yaml:"type"`
 	// Values, for an object that is a map (annotations, labels), is the type of each of its values;
-	// a null value is allowed (it decodes as the type's zero value).
+	// a null value is allowed (it decodes as the type's zero value). A map's first wrong value in key
+	// order is reported.
 	Values string `yaml:"values,omitempty"`
 }
 
@@ -111,7 +112,11 @@ func cel(b *checks.CELBuilder, args any) ([]string, error) {
 		vt, _ := checks.CELTypeName(f.Values)
 		entry := fmt.Sprintf(`variables.metaPrefix + %s + (k.matches("[[:cntrl:]]") ? strings.quote(k) : k) + "]"`,
 			checks.Lit(checks.FieldSuffix(f.Path)+"["))
-		groups = append(groups, fmt.Sprintf(`(type(%[1]s) == map ? %[1]s.filter(k, %[1]s[k] != null && type(%[1]s[k]) != %[2]s).map(k, %[3]s) : [])`, m, vt,
+		// One finding per map, at its first wrong value in key order: a map's iteration order is not
+		// fixed, the findings are joined into the policy's message, and sorting all the wrong keys
+		// would cost the square of the map's size in the API server's estimate (min() is linear).
+		bad := fmt.Sprintf(`%[1]s.filter(k, %[1]s[k] != null && type(%[1]s[k]) != %[2]s)`, m, vt)
+		groups = append(groups, fmt.Sprintf(`(type(%[1]s) == map && size(%[2]s) > 0 ? [%[2]s.min()].map(k, %[3]s) : [])`, m, bad,
 			checks.Finding(entry, `""`, b.Msg("type", map[string]string{"field": entry, "value": checks.ShowScalar(m + "[k]"), "type": checks.Lit(f.Values)}))))
 	}
 	for _, l := range Lists {

@@ -166,9 +166,10 @@ findings contains f if {
 findings contains f if {
 	m := object.get(core.pod_meta, ["annotations"], null)
 	is_object(m)
-	some k, v in m
-	v != null
-	not is_string(v)
+	wrong := {k | some k, v in m; v != null; not is_string(v)}
+	count(wrong) > 0
+	k := min(wrong)
+	v := m[k]
 	field := concat("", [core.meta_prefix, ".annotations", "[", core.key_text(k), "]"])
 	f := core.finding(field, "", sprintf("%s is %s but the API server requires a string: write it as a string (the cluster rejects this manifest)", [field, core.show_scalar(v)]))
 }
@@ -184,9 +185,10 @@ findings contains f if {
 findings contains f if {
 	m := object.get(core.pod_meta, ["labels"], null)
 	is_object(m)
-	some k, v in m
-	v != null
-	not is_string(v)
+	wrong := {k | some k, v in m; v != null; not is_string(v)}
+	count(wrong) > 0
+	k := min(wrong)
+	v := m[k]
 	field := concat("", [core.meta_prefix, ".labels", "[", core.key_text(k), "]"])
 	f := core.finding(field, "", sprintf("%s is %s but the API server requires a string: write it as a string (the cluster rejects this manifest)", [field, core.show_scalar(v)]))
 }
