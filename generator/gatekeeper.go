@@ -23,6 +23,25 @@ const GatekeeperTarget = "admission.k8s.gatekeeper.sh"
 // RuleAnnotation names the annotation carrying the hpguard rule id on templates and constraints.
 const RuleAnnotation = "hpguard.dev/rule"
 
+// TemplatesKustomization is the kustomization of every ConstraintTemplate, relative to GatekeeperDir.
+// A profile's kustomization holds its Constraints only: every template is installed, whatever the
+// profile, so that changing profiles is applying another profile's Constraints.
+const TemplatesKustomization = "templates/kustomization.yaml"
+
+// GatekeeperInstall is how to install a profile on a cluster that runs Gatekeeper, from the
+// repository's root: the templates, a wait until Gatekeeper reports each created and the Constraint
+// CRDs it created are established (what Gatekeeper's `gator policy install` waits for), then the
+// profile's Constraints. One `kubectl apply -k` of both fails on a fresh cluster, as the
+// Constraints' kinds do not exist yet when kubectl resolves them.
+func GatekeeperInstall(s *spec.Spec, profile string) []string {
+	return []string{
+		"kubectl apply -k " + GatekeeperDir + "/templates",
+		"kubectl wait constrainttemplate -l app.kubernetes.io/part-of=" + s.Ruleset.Name + " --for=jsonpath='{.status.created}'=true --timeout=2m",
+		"kubectl wait crd -l gatekeeper.sh/constraint=yes --for=condition=Established --timeout=1m",
+		"kubectl apply -k " + GatekeeperDir + "/profiles/" + profile,
+	}
+}
+
 // GatekeeperVariant renders rules for Gatekeeper: the library under data.lib (the only data Gatekeeper
 // lets a template import besides data.inventory), parameters from the Constraint (input.parameters).
 func GatekeeperVariant(s *spec.Spec) Variant {
@@ -34,8 +53,13 @@ func GatekeeperVariant(s *spec.Spec) Variant {
 	}
 }
 
-// Gatekeeper renders gatekeeper/: one ConstraintTemplate per rule, one Constraint per rule of each
-// profile with a kustomization, and the gator suite built from the golden cases.
+// Gatekeeper renders gatekeeper/: one ConstraintTemplate per rule with a kustomization of them all
+// (templates/), one Constraint per rule of each profile with a kustomization of the profile's
+// Constraints only (profiles/<profile>/), and the gator suite built from the golden cases.
+//
+// Templates and Constraints are installed in two steps because a Constraint's kind is a CRD that
+// Gatekeeper creates from its template: the templates first, then a wait until Gatekeeper reports
+// them created, then the Constraints (TemplatesKustomization, InstallCommands).
 func Gatekeeper(s *spec.Spec) ([]File, error) {
 	var files []File
 	add := func(rel string, data []byte) {
@@ -46,6 +70,7 @@ func Gatekeeper(s *spec.Spec) ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
+	templateDirs := make([]string, 0, len(s.Rules))
 	for _, r := range s.Rules {
 		ct, err := ConstraintTemplate(s, r, lib)
 		if err != nil {
@@ -61,20 +86,26 @@ func Gatekeeper(s *spec.Spec) ([]File, error) {
 			return nil, err
 		}
 		add(path.Join("templates", r.ID, "kustomization.yaml"), k)
+		templateDirs = append(templateDirs, r.ID)
 	}
+	sort.Strings(templateDirs)
+	k, err := marshalYAML(newKustomization(templateDirs...))
+	if err != nil {
+		return nil, err
+	}
+	add(TemplatesKustomization, k)
 	for _, p := range s.Ruleset.Profiles {
 		ids := make([]string, 0, len(p.Rules))
 		for id := range p.Rules {
 			ids = append(ids, id)
 		}
 		sort.Strings(ids)
-		var resources, constraints []string
+		var constraints []string
 		for _, id := range ids {
 			r := s.RuleByID(id)
 			if r == nil {
 				return nil, fmt.Errorf("profile %s: unknown rule %s", p.Name, id)
 			}
-			resources = append(resources, "../../templates/"+id)
 			c := NewConstraint(s, r, p.Name, string(p.Rules[id]), r.ParamDefaults())
 			y, err := marshalYAML(c, "metadata.creationTimestamp")
 			if err != nil {
@@ -83,7 +114,7 @@ func Gatekeeper(s *spec.Spec) ([]File, error) {
 			add(ConstraintPath(p.Name, r), y)
 			constraints = append(constraints, id+".yaml")
 		}
-		k, err := marshalYAML(newKustomization(append(resources, constraints...)...))
+		k, err := marshalYAML(newKustomization(constraints...))
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +125,7 @@ func Gatekeeper(s *spec.Spec) ([]File, error) {
 		return nil, err
 	}
 	add(ExpansionPath, expansions)
-	k, err := marshalYAML(newKustomization(path.Base(ExpansionPath)))
+	k, err = marshalYAML(newKustomization(path.Base(ExpansionPath)))
 	if err != nil {
 		return nil, err
 	}
@@ -115,11 +146,21 @@ func gatekeeperReadme(s *spec.Spec) []byte {
 	fmt.Fprintf(&b, "<!-- %s -->\n# %s for Gatekeeper\n\n", Header, s.Ruleset.Name)
 	b.WriteString("One ConstraintTemplate per rule (`templates/<rule>/`, Rego v1, target `" + GatekeeperTarget + "`,\n" +
 		"checked on CREATE and UPDATE) and one Constraint per rule of each profile (`profiles/<profile>/`,\n" +
-		"`enforcementAction` = the rule's severity in the profile, `parameters` = the defaults). The Rego is the\n" +
-		"rule logic `hpguard check` runs, so messages and field paths are the same.\n\n")
-	b.WriteString("## Install a profile\n\n```sh\nkubectl apply -k gatekeeper/profiles/" + s.Ruleset.DefaultProfile + "\n" +
-		"# Gatekeeper creates each Constraint CRD from its template: if the first apply reports\n" +
-		"# \"no matches for kind\", wait for the templates to be created and apply again.\n```\n\n")
+		"`enforcementAction` = the rule's severity in the profile, `parameters` = the defaults). Each template\n" +
+		"holds the rule in Rego, the logic `hpguard check --engine gatekeeper` runs, and in CEL (a\n" +
+		"`K8sNativeValidation` block, the logic of `hpguard check --engine cel`); Gatekeeper evaluates the\n" +
+		"CEL when its `--enable-k8s-native-validation` is on (the default) and the Rego otherwise. Both give\n" +
+		"the same verdicts and messages.\n\n")
+	b.WriteString("## Install a profile\n\nFrom the repository's root: the templates (all of them, whatever the profile), a wait until\n" +
+		"Gatekeeper has created the Constraint kind of each and the API server serves it, then the\n" +
+		"profile's Constraints.\n\n```sh\n" +
+		strings.Join(GatekeeperInstall(s, s.Ruleset.DefaultProfile), "\n") + "\n```\n\n" +
+		"Gatekeeper's default `--default-create-vap-binding-for-constraints=true` makes it try to generate a\n" +
+		"ValidatingAdmissionPolicyBinding for every Constraint of a template with a CEL block; these\n" +
+		"templates do not generate a ValidatingAdmissionPolicy (`generateVAP: false`), so each Constraint's\n" +
+		"status then reports `cannot generate ValidatingAdmissionPolicyBinding` (admission and audit are\n" +
+		"unaffected). Run Gatekeeper with `--default-create-vap-binding-for-constraints=false` (Helm:\n" +
+		"`--set defaultCreateVAPBindingForConstraints=false`) to have no such error.\n\n")
 	b.WriteString("| profile | rules |\n|---|---|\n")
 	for _, p := range s.Ruleset.Profiles {
 		ids := make([]string, 0, len(p.Rules))

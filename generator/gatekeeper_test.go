@@ -101,9 +101,15 @@ func TestGatekeeperArtifacts(t *testing.T) {
 		require.False(t, c.Failed(), "%s: %v", p, c.Errors)
 		require.Contains(t, src.Rego, "violation contains")
 	}
+	templatesKust := string(byPath[path.Join(generator.GatekeeperDir, generator.TemplatesKustomization)])
+	for _, r := range s.Rules {
+		require.Contains(t, templatesKust, "- "+r.ID+"\n", "every template is in templates/kustomization.yaml")
+	}
 	for _, prof := range s.Ruleset.Profiles {
 		kust := string(byPath[path.Join(generator.GatekeeperDir, "profiles", prof.Name, "kustomization.yaml")])
 		require.NotEmpty(t, kust)
+		// A profile holds its Constraints only: the templates are installed, and waited for, first.
+		require.NotContains(t, kust, "templates")
 		for id, sev := range prof.Rules {
 			r := s.RuleByID(id)
 			p := path.Join(generator.GatekeeperDir, generator.ConstraintPath(prof.Name, r))
@@ -113,7 +119,6 @@ func TestGatekeeperArtifacts(t *testing.T) {
 			require.Equal(t, "Original", c.Spec.Match.Source, p)
 			require.Len(t, c.Spec.Match.Kinds, 4, p)
 			require.Len(t, c.Spec.Parameters, len(r.Parameters), p)
-			require.Contains(t, kust, "- ../../templates/"+id+"\n")
 			require.Contains(t, kust, "- "+id+".yaml\n")
 		}
 	}

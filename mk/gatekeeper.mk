@@ -19,9 +19,9 @@ gator-verify: $(GATOR) ## Run `gator verify` on the generated Gatekeeper suite (
 		$(GATOR) verify gatekeeper/ --enable-k8s-native-validation=true 2>&1 | $(GATOR_QUIET); \
 	fi
 
-	@# `kubectl apply -k` input: every profile (and expansion/) builds with kustomize, when kubectl is here.
+	@# `kubectl apply -k` input: the templates, every profile (and expansion/) build with kustomize, when kubectl is here.
 	@if command -v kubectl >/dev/null; then \
-		for k in gatekeeper/profiles/* gatekeeper/expansion; do \
+		for k in gatekeeper/templates gatekeeper/profiles/* gatekeeper/expansion; do \
 			kubectl kustomize $$k >/dev/null || exit 1; echo "kubectl kustomize $$k: ok"; \
 		done; \
 	fi
