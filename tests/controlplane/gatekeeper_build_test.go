@@ -1,5 +1,3 @@
-//go:build gatekeeper_live
-
 package controlplane
 
 import (

@@ -1,5 +1,3 @@
-//go:build gatekeeper_live
-
 package controlplane
 
 import (
@@ -56,6 +54,8 @@ func startGatekeeper(t *testing.T, c *cluster, flags ...string) *gatekeeper {
 	dir := filepath.Join(c.dir, "gatekeeper")
 	certDir := filepath.Join(dir, "certs")
 	require.NoError(t, os.MkdirAll(certDir, 0o700))
+	// The audit lists objects into this directory and fails every run when it does not exist.
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "audit"), 0o700))
 	ca := newAuthority(t, dir, "webhook-ca", "gatekeeper-webhook-ca")
 	ca.issue(t, certDir, "tls", certSpec{cn: "gatekeeper-webhook", dns: []string{"localhost"},
 		ips: []net.IP{net.IPv4(127, 0, 0, 1)}})
