@@ -174,6 +174,7 @@ func (c *cluster) start(program, logFile string, args ...string) <-chan struct{}
 		}
 		if t.Failed() {
 			t.Logf("%s log (last lines):\n%s", name, tail(logFile, 40))
+			keepLog(t, logFile)
 		}
 	})
 	return exited
@@ -253,13 +254,37 @@ func (c *cluster) mustKubectl(args ...string) string {
 }
 
 // tail returns the last n lines of file, or why it could not be read.
-func tail(file string, n int) string {
+func tail(file string, n int) string { return tailMatching(file, n, "") }
+
+// tailMatching returns the last n lines of file that contain s.
+func tailMatching(file string, n int, s string) string {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return err.Error()
 	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	var lines []string
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if strings.Contains(line, s) {
+			lines = append(lines, line)
+		}
+	}
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// keepLog copies a process's log into HPGUARD_KEEP_LOGS (a directory), when it is set, before the
+// test's directory is removed.
+func keepLog(t *testing.T, file string) {
+	dir := os.Getenv("HPGUARD_KEEP_LOGS")
+	if dir == "" {
+		return
+	}
+	b, err := os.ReadFile(file)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-"+filepath.Base(file)), b, 0o644)
+	}
+	if err != nil {
+		t.Logf("keep %s: %v", file, err)
+	}
 }
 
 // errExit reports whether err is kubectl's non-zero exit (and not a failure to run it).

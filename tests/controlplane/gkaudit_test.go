@@ -1,6 +1,8 @@
 package controlplane
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,6 +17,10 @@ func TestAuditMessagesMatch(t *testing.T) {
 	cut := func(s string) string { return s[:253] + "..." }
 	// A cut inside a two-byte character: JSON writes the lone byte as U+FFFD.
 	utf := strings.Repeat("x", 252) + "ＳＹＳＴＥＭ"
+	var eight []string
+	for i := range 8 {
+		eight = append(eight, fmt.Sprintf("finding %d of a rule", i))
+	}
 	for _, tc := range []struct {
 		name     string
 		got, exp []string
@@ -31,6 +37,10 @@ func TestAuditMessagesMatch(t *testing.T) {
 		{"CEL, joined and cut, a message of another object", []string{cut(long2 + "; " + long)}, []string{long, "c"}, false},
 		{"cut inside a character", []string{gatekeeperTruncate(utf)}, []string{utf}, true},
 		{"uncut message that ends in dots", []string{long[:260] + "..."}, []string{long}, false},
+		{"CEL, eight findings joined in another order", []string{strings.Join(eight[4:], "; ") + "; " + strings.Join(eight[:4], "; ")}, eight, true},
+		{"CEL, eight findings, one of them not hpguard's", []string{strings.Join(append(slices.Clone(eight[1:]), "x"), "; ")}, eight, false},
+		{"CEL, eight long findings joined and cut", []string{cut(strings.Join(slices.Concat(eight[2:], []string{long2}, eight[:2]), "; "))}, append(slices.Clone(eight), long2), true},
+		{"CEL, cut after a message hpguard does not have", []string{cut("m1; " + long)}, []string{"m2", long}, false},
 	} {
 		assert.Equal(t, tc.want, auditMessagesMatch(tc.got, tc.exp), tc.name)
 	}
