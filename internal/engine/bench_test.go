@@ -8,6 +8,7 @@ import (
 	"github.com/hpguard/hpguard/internal/engine"
 	"github.com/hpguard/hpguard/internal/manifest"
 	"github.com/hpguard/hpguard/policies"
+	"github.com/hpguard/hpguard/vap"
 )
 
 // BenchmarkEvaluate evaluates the benchmark corpus (HPGUARD_BENCH_CORPUS, a multi-document file
@@ -33,6 +34,15 @@ func BenchmarkEvaluate(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		d := docs[i%len(docs)]
 		if _, err := ev.Evaluate(context.Background(), d.Object); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoadCEL measures the CEL engine's start-up: compiling a profile's shipped policies.
+func BenchmarkLoadCEL(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		if _, err := engine.LoadCEL(vap.FS(), "hostprocess", nil); err != nil {
 			b.Fatal(err)
 		}
 	}

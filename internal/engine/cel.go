@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	goruntime "runtime"
 	"strings"
 	"sync"
 
@@ -73,17 +74,63 @@ var (
 	celEnv     *environment.EnvSet
 )
 
-// NewCEL compiles the policies of a profile.
+// NewCEL compiles the policies of a profile, on as many goroutines as there are processors.
 func NewCEL(profile string, policies []CELPolicy) (*CEL, error) {
-	c := &CEL{Profile: profile}
-	for _, p := range policies {
-		cp, err := compileCELPolicy(p)
-		if err != nil {
-			return nil, fmt.Errorf("rule %s: %w", p.Rule, err)
-		}
-		c.policies = append(c.policies, cp)
+	c := &CEL{Profile: profile, policies: make([]*celCompiled, len(policies))}
+	errs := make([]error, len(policies))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, goruntime.GOMAXPROCS(0))
+	for i, p := range policies {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			cp, err := compileCELPolicy(p)
+			if err != nil {
+				errs[i] = fmt.Errorf("rule %s: %w", p.Rule, err)
+				return
+			}
+			c.policies[i] = cp
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// celVariableCache holds compiled variables by everything their compilation depends on: the
+// expression, the variables declared before it (names and expressions, in order), the optional
+// declarations and the environment mode. The policies of a profile begin with the same variables
+// (the pod spec, its metadata, the containers: most of the compile time), which compile to the same
+// result in every policy; compiled once, they are shared. Programs are safe for concurrent use.
+var celVariableCache sync.Map // string -> *celCachedVariable
+
+type celCachedVariable struct {
+	once   sync.Once
+	result plugincel.CompilationResult
+}
+
+// chainedVariable is a policy variable with the key of the variables declared before it.
+type chainedVariable struct {
+	validating.Variable
+	key string
+}
+
+// cachingCompiler compiles chainedVariables through celVariableCache and everything else directly.
+type cachingCompiler struct{ plugincel.Compiler }
+
+func (c cachingCompiler) CompileCELExpression(acc plugincel.ExpressionAccessor, options plugincel.OptionalVariableDeclarations, mode environment.Type) plugincel.CompilationResult {
+	v, ok := acc.(*chainedVariable)
+	if !ok {
+		return c.Compiler.CompileCELExpression(acc, options, mode)
+	}
+	key := fmt.Sprintf("%s\x00%t%t%t\x00%v", v.key, options.HasParams, options.HasAuthorizer, options.HasPatchTypes, mode)
+	e, _ := celVariableCache.LoadOrStore(key, &celCachedVariable{})
+	cached := e.(*celCachedVariable)
+	cached.once.Do(func() { cached.result = c.Compiler.CompileCELExpression(&v.Variable, options, mode) })
+	return cached.result
 }
 
 // compileCELPolicy mirrors compilePolicy of k8s.io/apiserver's validating admission policy plugin
@@ -98,8 +145,11 @@ func compileCELPolicy(p CELPolicy) (*celCompiled, error) {
 	if err != nil {
 		return nil, err
 	}
+	compiler.Compiler = cachingCompiler{compiler.Compiler}
+	chain := ""
 	for _, v := range spec.Variables {
-		res := compiler.CompileAndStoreVariable(&validating.Variable{Name: v.Name, Expression: v.Expression}, optionalVars, environment.StoredExpressions)
+		chain += v.Name + "\x00" + v.Expression + "\x00"
+		res := compiler.CompileAndStoreVariable(&chainedVariable{validating.Variable{Name: v.Name, Expression: v.Expression}, chain}, optionalVars, environment.StoredExpressions)
 		if res.Error != nil {
 			return nil, fmt.Errorf("variable %s: %w", v.Name, res.Error)
 		}

@@ -434,3 +434,28 @@ func TestCELMinimumKubernetesVersion(t *testing.T) {
 		require.Error(t, engine.CELCompileNew(vap, version.MajorMinor(1, 31)), "%s: 1.31 has no two-variable comprehensions; update the documented minimum", r.ID)
 	}
 }
+
+// TestCELVariableCacheKey: compiled variables are shared between policies only when everything
+// before them is the same. Policies declare the same variable `twice` over an earlier variable `v`
+// that differs in type (a string or a number): the type checker picks the overload of `+` from
+// it, so each policy must have its own program for `twice`.
+func TestCELVariableCacheKey(t *testing.T) {
+	policy := func(v string) engine.CELPolicy {
+		return engine.CELPolicy{Rule: "r", Severity: "deny", Policy: &admissionregistrationv1.ValidatingAdmissionPolicy{
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+				Variables: []admissionregistrationv1.Variable{
+					{Name: "v", Expression: v},
+					{Name: "twice", Expression: `variables.v + variables.v`},
+				},
+				Validations: []admissionregistrationv1.Validation{{Expression: `false`, MessageExpression: `"twice is " + string(variables.twice)`}},
+			}}}
+	}
+	for _, tc := range []struct{ v, want string }{{`"a"`, "twice is aa"}, {`1`, "twice is 2"}, {`"b"`, "twice is bb"}, {`2.5`, "twice is 5"}} {
+		c, err := engine.NewCEL("test", []engine.CELPolicy{policy(tc.v)})
+		require.NoError(t, err)
+		decisions, err := c.Review(context.Background(), map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "p"}}, false)
+		require.NoError(t, err)
+		require.Len(t, decisions, 1)
+		assert.Equal(t, tc.want, decisions[0].Message, "v = %s", tc.v)
+	}
+}
