@@ -8,13 +8,31 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	err := newRootCmd(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
+	root := newRootCmd(os.Stdin, os.Stdout, os.Stderr)
+	asKubectlPlugin(root, os.Args[0])
+	err := root.ExecuteContext(ctx)
 	stop()
 	os.Exit(exitCode(err))
+}
+
+// asKubectlPlugin makes help and usage say "kubectl hpguard" when the binary runs as a kubectl
+// plugin (installed by krew as kubectl-hpguard, or so named on the PATH).
+func asKubectlPlugin(root *cobra.Command, arg0 string) {
+	name := strings.TrimSuffix(strings.ToLower(filepath.Base(arg0)), ".exe")
+	if name == "kubectl-hpguard" {
+		if root.Annotations == nil {
+			root.Annotations = map[string]string{}
+		}
+		root.Annotations[cobra.CommandDisplayNameAnnotation] = "kubectl hpguard"
+	}
 }
 
 // exitError carries an exit code to main; nothing below main calls os.Exit.
