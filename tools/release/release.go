@@ -99,6 +99,12 @@ func Build(ctx context.Context, cfg Config) (*Release, error) {
 	}
 	binDir := filepath.Join(cfg.Dist, ".build")
 	defer os.RemoveAll(binDir)
+	var sbomCLI string
+	if !cfg.NoSBOM {
+		if sbomCLI, err = sbomTool(ctx, binDir); err != nil {
+			return nil, err
+		}
+	}
 	for _, t := range cfg.Targets {
 		goos, goarch, ok := strings.Cut(t, "/")
 		if !ok {
@@ -137,7 +143,7 @@ func Build(ctx context.Context, cfg Config) (*Release, error) {
 		a.URL = fmt.Sprintf("%s/v%s/%s", rel.BaseURL, version, a.Archive)
 		if !cfg.NoSBOM {
 			a.SBOM = base + ".sbom.cdx.json"
-			if err := writeSBOM(ctx, cfg, bin, version, when, filepath.Join(cfg.Dist, a.SBOM)); err != nil {
+			if err := writeSBOM(ctx, sbomCLI, bin, goos, goarch, version, when, filepath.Join(cfg.Dist, a.SBOM)); err != nil {
 				return nil, fmt.Errorf("SBOM of %s: %w", t, err)
 			}
 		}
