@@ -2,15 +2,23 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"testing/fstest"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hpguard/hpguard"
+	"github.com/hpguard/hpguard/generator"
 	"github.com/hpguard/hpguard/internal/audit"
 	"github.com/hpguard/hpguard/internal/bundle"
 	"github.com/hpguard/hpguard/internal/check"
@@ -22,9 +30,16 @@ import (
 type reportParams struct {
 	bundleFile string
 	keyFile    string
+	specDir    string
+	policyDir  string
+	paramsFile string
+	set        []string
 	output     string
 	profile    string
 	engines    []string
+	// enginesSet is true when --engines was given (with --spec or --policy the default is opa).
+	enginesSet bool
+	noCache    bool
 }
 
 func newReportCmd() *cobra.Command {
@@ -38,6 +53,7 @@ func newReportCmd() *cobra.Command {
 			"-o takes a file (the format follows its extension, .html or .md) or a format (html, md) for stdout.",
 		Example: "  hpguard report -o report.html\n  hpguard report --bundle bundle.tar.gz --verification-key key.pub -o md examples/",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			p.enginesSet = cmd.Flags().Changed("engines")
 			return runReport(cmd.Context(), p, args, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
@@ -45,8 +61,13 @@ func newReportCmd() *cobra.Command {
 	f.StringVar(&p.bundleFile, "bundle", "", "bundle `FILE` to audit (default: the bundle embedded in hpguard)")
 	f.StringVar(&p.keyFile, "verification-key", "", "PEM public key `FILE`: verify the bundle's signature (refuse it when unsigned or tampered)")
 	f.StringVarP(&p.output, "output", "o", p.output, "output `FILE` (.html or .md) or format (html, md) for stdout")
+	f.StringVar(&p.specDir, "spec", "", "audit the policies compiled from this spec `DIR` in memory, with its own golden cases")
+	f.StringVar(&p.policyDir, "policy", "", "audit this `DIR` of Rego produced by hpguard generate")
+	f.StringVar(&p.paramsFile, "params", "", "YAML `FILE` of rule parameters for the manifests' findings: {rule-id: {parameter: value}}")
+	f.StringArrayVar(&p.set, "set", nil, "set one rule parameter for the manifests' findings: `RULE.PARAMETER=VALUE`; repeatable")
 	f.StringVar(&p.profile, "profile", "", "`PROFILE` for the manifests' findings (default: the ruleset's default)")
-	f.StringSliceVar(&p.engines, "engines", p.engines, "`ENGINES` of the coverage matrix: "+strings.Join(engine.Names(), ", "))
+	f.StringSliceVar(&p.engines, "engines", p.engines, "`ENGINES` of the coverage matrix: "+strings.Join(engine.Names(), ", ")+" (with --spec or --policy: opa, the engine that evaluates them)")
+	f.BoolVar(&p.noCache, "no-cache", false, "compute the coverage matrix again instead of reading it from the cache (kept per hpguard build, policy and engines in the user cache directory)")
 	return cmd
 }
 
@@ -61,49 +82,86 @@ func runReport(ctx context.Context, p reportParams, args []string, stdin io.Read
 	if format != "html" && format != "md" {
 		return usageError(fmt.Errorf("-o %q: want a .html or .md file, or html or md", p.output))
 	}
-	var data []byte
+	if p.keyFile != "" && p.bundleFile == "" {
+		return usageError(fmt.Errorf("--verification-key needs --bundle"))
+	}
+	fromSource := p.specDir != "" || p.policyDir != ""
+	var info *bundle.Info
+	var pol *engine.Policy
 	var err error
-	if p.bundleFile != "" {
-		data, err = os.ReadFile(p.bundleFile)
-	} else {
-		data, err = hpguard.Bundle()
-	}
-	if err != nil {
-		return usageError(err)
-	}
-	var key *bundle.Key
-	if p.keyFile != "" {
-		pem, err := os.ReadFile(p.keyFile)
-		if err != nil {
-			return usageError(fmt.Errorf("--verification-key: %w", err))
+	if fromSource {
+		if pol, err = policySource(p.specDir, p.policyDir, p.bundleFile, p.keyFile); err != nil {
+			return usageError(err)
 		}
-		key = &bundle.Key{PEM: pem}
+	} else {
+		var data []byte
+		if p.bundleFile != "" {
+			data, err = os.ReadFile(p.bundleFile)
+		} else {
+			data, err = hpguard.Bundle()
+		}
+		if err != nil {
+			return usageError(err)
+		}
+		var key *bundle.Key
+		if p.keyFile != "" {
+			pem, err := os.ReadFile(p.keyFile)
+			if err != nil {
+				return usageError(fmt.Errorf("--verification-key: %w", err))
+			}
+			key = &bundle.Key{PEM: pem}
+		}
+		if info, err = bundle.Inspect(data, key); err != nil {
+			return &exitError{code: exitFindings, err: err}
+		}
+		if pol, err = bundle.Load(data, key); err != nil {
+			return &exitError{code: exitFindings, err: err}
+		}
 	}
-	info, err := bundle.Inspect(data, key)
+	engines := p.engines
+	if fromSource && !p.enginesSet {
+		engines = []string{"opa"}
+	}
+	for _, name := range engines {
+		k, err := engine.Lookup(name)
+		if err != nil {
+			return usageError(fmt.Errorf("--engines: %w", err))
+		}
+		if fromSource && k.Shipped != "" {
+			return usageError(fmt.Errorf("--engines %s evaluates %s, not --spec or --policy: leave it out", k.Name, k.Shipped))
+		}
+	}
+	goldenFS, err := reportGolden(p.specDir)
 	if err != nil {
-		return &exitError{code: exitFindings, err: err}
+		return err
 	}
-	pol, err := bundle.Load(data, key)
-	if err != nil {
-		return &exitError{code: exitFindings, err: err}
-	}
-	cases, err := golden.Load(tests.Golden())
+	cases, err := golden.Load(goldenFS)
 	if err != nil {
 		return fmt.Errorf("%w (run `make generate`)", err)
 	}
-	for _, name := range p.engines {
-		if _, err := engine.Lookup(name); err != nil {
-			return usageError(fmt.Errorf("--engines: %w", err))
-		}
+	params, err := parseParams(nil, p.paramsFile, p.set)
+	if err != nil {
+		return usageError(err)
+	}
+	profile := p.profile
+	if profile == "" {
+		profile = pol.Ruleset.DefaultProfile
+	}
+	if _, err := pol.Ruleset.Profile(profile); err != nil {
+		return usageError(fmt.Errorf("--profile: %w", err))
+	}
+	generated, err := sourceDate()
+	if err != nil {
+		return usageError(err)
 	}
 	v, _ := buildVersion()
-	in := audit.Input{Ruleset: pol.Ruleset, Bundle: info, Cases: cases, Engines: p.engines, Sources: engineSources(pol), Version: v}
+	in := audit.Input{Ruleset: pol.Ruleset, Bundle: info, Cases: cases, Engines: engines, Sources: engineSources(pol), Version: v,
+		Generated: generated, Inputs: reportInputs(p, engines, profile, params, args)}
+	if info != nil && !p.noCache {
+		in.CacheDir, in.CacheKey = coverageCache(info.SHA256, goldenFS, engines)
+	}
 	if len(args) > 0 {
-		profile := p.profile
-		if profile == "" {
-			profile = pol.Ruleset.DefaultProfile
-		}
-		ev, err := engine.New(ctx, "opa", engineSources(pol), profile, nil)
+		ev, err := engine.New(ctx, "opa", engineSources(pol), profile, params)
 		if err != nil {
 			return usageError(err)
 		}
@@ -138,4 +196,102 @@ func runReport(ctx context.Context, p reportParams, args []string, stdin io.Read
 		fmt.Fprintf(stdout, "wrote %s: %s\n", file, a.Summary())
 	}
 	return nil
+}
+
+// reportGolden is the golden directory of the audited policy: the spec's own cases, generated in
+// memory, for --spec; the cases embedded in hpguard otherwise.
+func reportGolden(specDir string) (fs.FS, error) {
+	if specDir == "" {
+		return tests.Golden(), nil
+	}
+	s, err := generator.LoadDir(specDir)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("--spec: %w", err))
+	}
+	files, err := generator.Golden(s)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("--spec: %w", err))
+	}
+	m := fstest.MapFS{}
+	for _, f := range files {
+		m[strings.TrimPrefix(f.Path, generator.GoldenDir+"/")] = &fstest.MapFile{Data: f.Data, Mode: 0o644}
+	}
+	return m, nil
+}
+
+// sourceDate is when the report is made: SOURCE_DATE_EPOCH (seconds since 1970) when set, so that
+// the same inputs give the same report, else now.
+func sourceDate() (time.Time, error) {
+	s := os.Getenv("SOURCE_DATE_EPOCH")
+	if s == "" {
+		return time.Now().UTC().Truncate(time.Second), nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH %q: want seconds since 1970", s)
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+// reportInputs records what the report was made from.
+func reportInputs(p reportParams, engines []string, profile string, params engine.Params, args []string) []audit.Field {
+	policy := "the bundle embedded in hpguard"
+	switch {
+	case p.bundleFile != "":
+		policy = "bundle " + p.bundleFile
+	case p.specDir != "":
+		policy = "spec " + p.specDir + " (compiled in memory; golden cases generated from it)"
+	case p.policyDir != "":
+		policy = "generated Rego in " + p.policyDir
+	}
+	key := "none"
+	if p.keyFile != "" {
+		key = p.keyFile
+	}
+	ps := "the defaults"
+	if len(params) > 0 {
+		b, _ := json.Marshal(params)
+		ps = string(b)
+	}
+	manifests := "none"
+	if len(args) > 0 {
+		manifests = strings.Join(args, " ")
+	}
+	return []audit.Field{
+		{Name: "Policy", Value: policy},
+		{Name: "Verification key", Value: key},
+		{Name: "Profile (findings)", Value: profile},
+		{Name: "Parameters (findings)", Value: ps},
+		{Name: "Manifests", Value: manifests},
+		{Name: "Engines", Value: strings.Join(engines, ", ")},
+	}
+}
+
+// coverageCache is where the coverage matrix of a bundle is cached and its key: a hash of this
+// hpguard executable (its engines and the artifacts they evaluate), the bundle, the golden cases
+// and the engines. No cache ("", "") when the executable cannot be read.
+func coverageCache(bundleSHA string, goldenFS fs.FS, engines []string) (string, string) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", ""
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", ""
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return "", ""
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", ""
+	}
+	index, err := fs.ReadFile(goldenFS, golden.IndexFile)
+	if err != nil {
+		return "", ""
+	}
+	fmt.Fprintf(h, "\x00%s\x00%x\x00%s", bundleSHA, sha256.Sum256(index), strings.Join(engines, ","))
+	return filepath.Join(dir, "hpguard", "coverage"), hex.EncodeToString(h.Sum(nil))
 }

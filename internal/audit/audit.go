@@ -7,10 +7,16 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/hpguard/hpguard/internal/bundle"
 	"github.com/hpguard/hpguard/internal/engine"
@@ -35,7 +41,18 @@ type Input struct {
 	Check *report.Report
 	// Version is hpguard's version.
 	Version string
+	// CacheDir and CacheKey, when both set, cache the coverage matrix (CacheKey names everything
+	// it depends on: the engines' code and artifacts, the policy, the golden cases, the engines).
+	CacheDir, CacheKey string
+	// Generated is when the report was made (SOURCE_DATE_EPOCH when set, for reproducible reports).
+	Generated time.Time
+	// Inputs are what the report was made from, as name and value, in order (policy, key,
+	// profile, parameters, manifests, engines).
+	Inputs []Field
 }
+
+// Field is a named value of the report's inputs.
+type Field struct{ Name, Value string }
 
 // Audit is the assembled report.
 type Audit struct {
@@ -47,6 +64,8 @@ type Audit struct {
 	FindingsByRule []Count
 	// CoverageOK is true when every engine passed every golden case.
 	CoverageOK bool
+	// FromCache is true when the coverage matrix was read from the cache.
+	FromCache bool
 }
 
 // RuleCoverage is one rule's row of the coverage matrix.
@@ -66,13 +85,16 @@ type EngineResult struct {
 	Failures []string
 }
 
-// Count is a rule and a number of findings.
+// Count is a rule and its number of findings, in all and by severity.
 type Count struct {
-	Rule  string
-	Count int
+	Rule              string
+	Count, Deny, Warn int
 }
 
-// Build evaluates every golden case with every engine and assembles the report.
+// Build evaluates every golden case with every engine and assembles the report. The coverage
+// matrix is computed in parallel (one job per engine and rule, as many at once as there are
+// processors), each engine compiled once per profile and parameter set; with a CacheDir it is
+// read from and written to a cache entry keyed by everything it depends on (CacheKey).
 func Build(ctx context.Context, in Input) (*Audit, error) {
 	a := &Audit{Input: in, CoverageOK: true}
 	var engines []engine.Kind
@@ -84,29 +106,106 @@ func Build(ctx context.Context, in Input) (*Audit, error) {
 		engines = append(engines, k)
 		a.EngineTitles = append(a.EngineTitles, k.Title)
 	}
+	cached := false
+	if in.CacheKey != "" && in.CacheDir != "" {
+		if data, err := os.ReadFile(filepath.Join(in.CacheDir, in.CacheKey+".json")); err == nil {
+			if json.Unmarshal(data, &a.Coverage) == nil && len(a.Coverage) == len(in.Ruleset.RuleIDs()) {
+				cached = true
+			} else {
+				a.Coverage = nil
+			}
+		}
+	}
+	if !cached {
+		cov, err := coverage(ctx, in, engines)
+		if err != nil {
+			return nil, err
+		}
+		a.Coverage = cov
+		if in.CacheKey != "" && in.CacheDir != "" {
+			if data, err := json.Marshal(cov); err == nil && os.MkdirAll(in.CacheDir, 0o755) == nil {
+				tmp := filepath.Join(in.CacheDir, in.CacheKey+".json.tmp")
+				if os.WriteFile(tmp, data, 0o644) == nil {
+					_ = os.Rename(tmp, filepath.Join(in.CacheDir, in.CacheKey+".json"))
+				}
+			}
+		}
+	}
+	a.FromCache = cached
+	for _, rc := range a.Coverage {
+		if rc.Cases == 0 {
+			a.CoverageOK = false
+		}
+		for _, e := range rc.Engines {
+			if len(e.Failures) > 0 {
+				a.CoverageOK = false
+			}
+		}
+	}
+	if in.Check != nil {
+		counts := map[string]*Count{}
+		for _, r := range in.Check.Results {
+			for _, f := range r.Findings {
+				c := counts[f.Rule]
+				if c == nil {
+					c = &Count{Rule: f.Rule}
+					counts[f.Rule] = c
+				}
+				c.Count++
+				if f.Severity == report.SeverityDeny {
+					c.Deny++
+				} else {
+					c.Warn++
+				}
+			}
+		}
+		for _, c := range counts {
+			a.FindingsByRule = append(a.FindingsByRule, *c)
+		}
+		sort.Slice(a.FindingsByRule, func(i, j int) bool {
+			if a.FindingsByRule[i].Count != a.FindingsByRule[j].Count {
+				return a.FindingsByRule[i].Count > a.FindingsByRule[j].Count
+			}
+			return a.FindingsByRule[i].Rule < a.FindingsByRule[j].Rule
+		})
+	}
+	return a, nil
+}
+
+// coverage evaluates every golden case of every rule with every engine under every profile that
+// has the rule.
+func coverage(ctx context.Context, in Input, engines []engine.Kind) ([]RuleCoverage, error) {
 	byRule := map[string][]golden.Case{}
 	for _, c := range in.Cases {
 		byRule[c.Rule] = append(byRule[c.Rule], c)
 	}
-	cache := map[string]engine.Evaluator{}
+	type entry struct {
+		once sync.Once
+		ev   engine.Evaluator
+		err  error
+	}
+	var mu sync.Mutex
+	cache := map[string]*entry{}
 	get := func(e engine.Kind, profile, rule string, params map[string]any) (engine.Evaluator, error) {
 		ps := engine.Params{}
 		if len(params) > 0 {
 			ps[rule] = params
 		}
 		key, _ := json.Marshal([]any{e.Name, profile, ps})
-		if ev := cache[string(key)]; ev != nil {
-			return ev, nil
+		mu.Lock()
+		en := cache[string(key)]
+		if en == nil {
+			en = &entry{}
+			cache[string(key)] = en
 		}
-		ev, err := e.New(ctx, in.Sources, profile, ps)
-		if err != nil {
-			return nil, err
-		}
-		cache[string(key)] = ev
-		return ev, nil
+		mu.Unlock()
+		en.once.Do(func() { en.ev, en.err = e.New(ctx, in.Sources, profile, ps) })
+		return en.ev, en.err
 	}
-	for _, id := range in.Ruleset.RuleIDs() {
-		rc := RuleCoverage{Rule: id}
+	ids := in.Ruleset.RuleIDs()
+	cov := make([]RuleCoverage, len(ids))
+	for i, id := range ids {
+		rc := RuleCoverage{Rule: id, Engines: make([]EngineResult, len(engines))}
 		kinds := map[string]bool{}
 		for _, c := range byRule[id] {
 			rc.Cases++
@@ -118,52 +217,52 @@ func Build(ctx context.Context, in Input) (*Audit, error) {
 			kinds[c.Kind] = true
 		}
 		rc.Kinds = len(kinds)
-		for _, e := range engines {
-			res := EngineResult{Engine: e.Title}
-			for _, prof := range in.Ruleset.Profiles {
-				sev, ok := prof.Rules[id]
-				if !ok {
-					continue
-				}
-				for _, c := range byRule[id] {
-					ev, err := get(e, prof.Name, id, c.Params)
-					if err != nil {
-						return nil, fmt.Errorf("%s: %w", e.Title, err)
-					}
-					res.Checks++
-					if msg := verify(ctx, ev, c, sev); msg != "" {
-						res.Failures = append(res.Failures, prof.Name+"/"+c.Name+": "+msg)
-					}
-				}
-			}
-			if len(res.Failures) > 0 {
-				a.CoverageOK = false
-			}
-			rc.Engines = append(rc.Engines, res)
-		}
-		if rc.Cases == 0 {
-			a.CoverageOK = false
-		}
-		a.Coverage = append(a.Coverage, rc)
+		cov[i] = rc
 	}
-	if in.Check != nil {
-		counts := map[string]int{}
-		for _, r := range in.Check.Results {
-			for _, f := range r.Findings {
-				counts[f.Rule]++
+	type job struct{ rule, engine int }
+	jobs := make(chan job)
+	errs := make([]error, len(ids)*len(engines))
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				id, e := ids[j.rule], engines[j.engine]
+				res := EngineResult{Engine: e.Title}
+				for _, prof := range in.Ruleset.Profiles {
+					sev, ok := prof.Rules[id]
+					if !ok {
+						continue
+					}
+					for _, c := range byRule[id] {
+						ev, err := get(e, prof.Name, id, c.Params)
+						if err != nil {
+							errs[j.rule*len(engines)+j.engine] = fmt.Errorf("%s: %w", e.Title, err)
+							break
+						}
+						res.Checks++
+						if msg := verify(ctx, ev, c, sev); msg != "" {
+							res.Failures = append(res.Failures, prof.Name+"/"+c.Name+": "+msg)
+						}
+					}
+				}
+				cov[j.rule].Engines[j.engine] = res
 			}
-		}
-		for id, n := range counts {
-			a.FindingsByRule = append(a.FindingsByRule, Count{Rule: id, Count: n})
-		}
-		sort.Slice(a.FindingsByRule, func(i, j int) bool {
-			if a.FindingsByRule[i].Count != a.FindingsByRule[j].Count {
-				return a.FindingsByRule[i].Count > a.FindingsByRule[j].Count
-			}
-			return a.FindingsByRule[i].Rule < a.FindingsByRule[j].Rule
-		})
+		}()
 	}
-	return a, nil
+	// Engines outermost: the jobs of one engine share its evaluators.
+	for e := range engines {
+		for r := range ids {
+			jobs <- job{r, e}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return cov, nil
 }
 
 // verify evaluates a golden case and returns what is wrong ("" when it passes).

@@ -31,10 +31,10 @@ import (
 // administrators run.
 var testTargets = []string{"linux/amd64", "windows/amd64"}
 
-// cloneHead clones the repository's HEAD (what CI checks out) into a new directory.
-func cloneHead(t *testing.T, dir string) string {
+// cloneHead clones a repository's HEAD (what CI checks out) into a new directory.
+func cloneHead(t *testing.T, repo, dir string) string {
 	t.Helper()
-	out, err := exec.Command("git", "clone", "--quiet", "--no-hardlinks", filepath.Join("..", ".."), dir).CombinedOutput()
+	out, err := exec.Command("git", "clone", "--quiet", "--no-hardlinks", repo, dir).CombinedOutput()
 	require.NoError(t, err, string(out))
 	return dir
 }
@@ -67,8 +67,12 @@ func TestRelease(t *testing.T) {
 	tmp := t.TempDir()
 	var rels [2]*Release
 	var dists [2]string
+	// Both clones before either build, the second from the first: the same commit even if the
+	// repository moves on meanwhile.
+	srcs := [2]string{cloneHead(t, filepath.Join("..", ".."), filepath.Join(tmp, "a", "hpguard")), ""}
+	srcs[1] = cloneHead(t, srcs[0], filepath.Join(tmp, "clone-at-another-path", "hpguard"))
 	for i, name := range []string{"a", "clone-at-another-path"} {
-		src := cloneHead(t, filepath.Join(tmp, name, "hpguard"))
+		src := srcs[i]
 		dists[i] = filepath.Join(tmp, name, "dist")
 		cfg := Config{Source: src, Dist: dists[i], Targets: testTargets,
 			BaseURL: "https://example.invalid/releases", Image: "example.invalid/hpguard"}
@@ -98,7 +102,7 @@ func TestRelease(t *testing.T) {
 	}
 
 	rel := rels[0]
-	head, err := git(ctx, filepath.Join("..", ".."), "rev-parse", "HEAD")
+	head, err := git(ctx, srcs[0], "rev-parse", "HEAD")
 	require.NoError(t, err)
 	assert.Equal(t, head, rel.Commit)
 	assert.Equal(t, "0.0.0-SNAPSHOT-"+head[:12], rel.Version, "HEAD has no v-tag: a snapshot version")
