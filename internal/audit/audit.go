@@ -219,46 +219,79 @@ func coverage(ctx context.Context, in Input, engines []engine.Kind) ([]RuleCover
 		rc.Kinds = len(kinds)
 		cov[i] = rc
 	}
-	type job struct{ rule, engine int }
-	jobs := make(chan job)
-	errs := make([]error, len(ids)*len(engines))
+	// One job per engine, rule, profile and parameter set, so that the work spreads evenly (a rule
+	// with many parameter cases would otherwise keep one worker busy alone); results are merged
+	// in job order, so the report does not depend on scheduling.
+	type job struct {
+		rule, engine int
+		profile      string
+		severity     string
+		cases        []golden.Case
+		checks       int
+		failures     []string
+		err          error
+	}
+	var jobs []*job
+	for ei := range engines {
+		for ri, id := range ids {
+			for _, prof := range in.Ruleset.Profiles {
+				sev, ok := prof.Rules[id]
+				if !ok {
+					continue
+				}
+				groups := map[string]*job{}
+				for _, c := range byRule[id] {
+					key, _ := json.Marshal(c.Params)
+					j := groups[string(key)]
+					if j == nil {
+						j = &job{rule: ri, engine: ei, profile: prof.Name, severity: sev}
+						groups[string(key)] = j
+						jobs = append(jobs, j)
+					}
+					j.cases = append(j.cases, c)
+				}
+			}
+		}
+	}
+	queue := make(chan *job)
 	var wg sync.WaitGroup
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range jobs {
-				id, e := ids[j.rule], engines[j.engine]
-				res := EngineResult{Engine: e.Title}
-				for _, prof := range in.Ruleset.Profiles {
-					sev, ok := prof.Rules[id]
-					if !ok {
-						continue
-					}
-					for _, c := range byRule[id] {
-						ev, err := get(e, prof.Name, id, c.Params)
-						if err != nil {
-							errs[j.rule*len(engines)+j.engine] = fmt.Errorf("%s: %w", e.Title, err)
-							break
-						}
-						res.Checks++
-						if msg := verify(ctx, ev, c, sev); msg != "" {
-							res.Failures = append(res.Failures, prof.Name+"/"+c.Name+": "+msg)
-						}
+			for j := range queue {
+				e := engines[j.engine]
+				ev, err := get(e, j.profile, ids[j.rule], j.cases[0].Params)
+				if err != nil {
+					j.err = fmt.Errorf("%s: %w", e.Title, err)
+					continue
+				}
+				for _, c := range j.cases {
+					j.checks++
+					if msg := verify(ctx, ev, c, j.severity); msg != "" {
+						j.failures = append(j.failures, j.profile+"/"+c.Name+": "+msg)
 					}
 				}
-				cov[j.rule].Engines[j.engine] = res
 			}
 		}()
 	}
-	// Engines outermost: the jobs of one engine share its evaluators.
-	for e := range engines {
-		for r := range ids {
-			jobs <- job{r, e}
+	for _, j := range jobs {
+		queue <- j
+	}
+	close(queue)
+	wg.Wait()
+	var errs []error
+	for i := range cov {
+		for ei, e := range engines {
+			cov[i].Engines[ei] = EngineResult{Engine: e.Title}
 		}
 	}
-	close(jobs)
-	wg.Wait()
+	for _, j := range jobs {
+		errs = append(errs, j.err)
+		r := &cov[j.rule].Engines[j.engine]
+		r.Checks += j.checks
+		r.Failures = append(r.Failures, j.failures...)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
