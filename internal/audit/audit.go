@@ -122,7 +122,9 @@ func Build(ctx context.Context, in Input) (*Audit, error) {
 			return nil, err
 		}
 		a.Coverage = cov
-		if in.CacheKey != "" && in.CacheDir != "" {
+		// Only a complete, passing matrix is cached: failures (which may come from an interrupted
+		// or failing evaluation rather than the policy) are computed again on every run.
+		if in.CacheKey != "" && in.CacheDir != "" && ctx.Err() == nil && allPassed(cov) {
 			if data, err := json.Marshal(cov); err == nil && os.MkdirAll(in.CacheDir, 0o755) == nil {
 				tmp := filepath.Join(in.CacheDir, in.CacheKey+".json.tmp")
 				if os.WriteFile(tmp, data, 0o644) == nil {
@@ -170,6 +172,21 @@ func Build(ctx context.Context, in Input) (*Audit, error) {
 		})
 	}
 	return a, nil
+}
+
+// allPassed is true when every engine passed every golden case of every rule.
+func allPassed(cov []RuleCoverage) bool {
+	for _, rc := range cov {
+		if rc.Cases == 0 {
+			return false
+		}
+		for _, e := range rc.Engines {
+			if len(e.Failures) > 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // coverage evaluates every golden case of every rule with every engine under every profile that

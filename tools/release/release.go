@@ -65,10 +65,10 @@ func Build(ctx context.Context, cfg Config) (*Release, error) {
 	if err != nil {
 		return nil, err
 	}
-	if dirty, err := git(ctx, src, "status", "--porcelain", "--untracked-files=no"); err != nil {
+	if dirty, err := git(ctx, src, "status", "--porcelain"); err != nil {
 		return nil, err
 	} else if dirty != "" {
-		return nil, fmt.Errorf("%s has uncommitted changes: a release is built from a commit (commit or stash them)", src)
+		return nil, fmt.Errorf("%s has uncommitted changes or untracked files: a release is built from a commit (commit, stash or remove them)", src)
 	}
 	commit, err := git(ctx, src, "rev-parse", "HEAD")
 	if err != nil {
@@ -85,6 +85,13 @@ func Build(ctx context.Context, cfg Config) (*Release, error) {
 		}
 	}
 	version = strings.TrimPrefix(version, "v")
+	dist, err := filepath.Abs(cfg.Dist)
+	if err != nil {
+		return nil, err
+	}
+	if rel, err := filepath.Rel(dist, src); err == nil && (rel == "." || !strings.HasPrefix(rel, "..")) {
+		return nil, fmt.Errorf("-dist %s is the source tree or contains it: it is emptied first, so give another directory", cfg.Dist)
+	}
 	if err := os.RemoveAll(cfg.Dist); err != nil {
 		return nil, err
 	}
@@ -190,7 +197,9 @@ func goBuild(ctx context.Context, cfg Config, src, goos, goarch, version, commit
 	ldflags := fmt.Sprintf("-s -w -buildid= -X main.version=%s -X main.commit=%s", version, commit)
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=true", "-ldflags", ldflags, "-o", out, "./cmd/hpguard")
 	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch, "GOFLAGS=-mod=readonly")
+	// The variables that change the code generated are pinned to their defaults.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch, "GOFLAGS=-mod=readonly",
+		"GOAMD64=v1", "GOARM64=v8.0", "GOEXPERIMENT=", "GOFIPS140=off")
 	cmd.Env = append(cmd.Env, cfg.GoEnv...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
