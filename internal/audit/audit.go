@@ -126,9 +126,13 @@ func Build(ctx context.Context, in Input) (*Audit, error) {
 		// or failing evaluation rather than the policy) are computed again on every run.
 		if in.CacheKey != "" && in.CacheDir != "" && ctx.Err() == nil && allPassed(cov) {
 			if data, err := json.Marshal(cov); err == nil && os.MkdirAll(in.CacheDir, 0o755) == nil {
-				tmp := filepath.Join(in.CacheDir, in.CacheKey+".json.tmp")
-				if os.WriteFile(tmp, data, 0o644) == nil {
-					_ = os.Rename(tmp, filepath.Join(in.CacheDir, in.CacheKey+".json"))
+				// A temporary file of its own, renamed into place: concurrent reports do not clash.
+				if f, err := os.CreateTemp(in.CacheDir, in.CacheKey+".*.tmp"); err == nil {
+					_, werr := f.Write(data)
+					if cerr := f.Close(); werr == nil && cerr == nil {
+						_ = os.Rename(f.Name(), filepath.Join(in.CacheDir, in.CacheKey+".json"))
+					}
+					_ = os.Remove(f.Name())
 				}
 			}
 		}

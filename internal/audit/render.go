@@ -90,7 +90,7 @@ func (a *Audit) Verdict() Verdict {
 	case bundle.SigUnsigned:
 		return Verdict{"caution", "coverage passes, bundle unsigned", "Every engine passed every golden case, but the bundle is not signed: nothing vouches for its origin (sign it with hpguard bundle build --signing-key)."}
 	case bundle.SigSigned:
-		return Verdict{"caution", "coverage passes, signature not verified", "The bundle is signed but no key was given to verify it: add --verification-key KEY."}
+		return Verdict{"caution", "coverage passes, signature not verified", "The bundle is signed but no key was given to verify it: report --bundle FILE --verification-key KEY."}
 	default:
 		return Verdict{"bad", "signature " + a.Bundle.Signature.Status, "The bundle's signature does not verify: do not deploy it."}
 	}
