@@ -238,13 +238,9 @@ func runBundleInspect(_ context.Context, p bundleInspectParams, file string, std
 	if err != nil {
 		return usageError(err)
 	}
-	var key *bundle.Key
-	if p.key != "" {
-		pem, err := os.ReadFile(p.key)
-		if err != nil {
-			return usageError(fmt.Errorf("--verification-key: %w", err))
-		}
-		key = &bundle.Key{PEM: pem}
+	key, err := bundle.ReadKey(p.key)
+	if err != nil {
+		return usageError(fmt.Errorf("--verification-key: %w", err))
 	}
 	info, err := bundle.Inspect(data, key)
 	var te *bundle.TamperError

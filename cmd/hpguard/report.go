@@ -103,13 +103,9 @@ func runReport(ctx context.Context, p reportParams, args []string, stdin io.Read
 		if err != nil {
 			return usageError(err)
 		}
-		var key *bundle.Key
-		if p.keyFile != "" {
-			pem, err := os.ReadFile(p.keyFile)
-			if err != nil {
-				return usageError(fmt.Errorf("--verification-key: %w", err))
-			}
-			key = &bundle.Key{PEM: pem}
+		key, err := bundle.ReadKey(p.keyFile)
+		if err != nil {
+			return usageError(fmt.Errorf("--verification-key: %w", err))
 		}
 		if info, err = bundle.Inspect(data, key); err != nil {
 			return &exitError{code: exitFindings, err: err}

@@ -49,19 +49,27 @@ func LoadFile(path, keyFile string) (*engine.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	var key *Key
-	if keyFile != "" {
-		pem, err := os.ReadFile(keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("verification key: %w", err)
-		}
-		key = &Key{PEM: pem}
+	key, err := ReadKey(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("verification key: %w", err)
 	}
 	p, err := Load(data, key)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return p, nil
+}
+
+// ReadKey reads a PEM public key file for verification (nil, nil when file is "").
+func ReadKey(file string) (*Key, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return &Key{PEM: pem}, nil
 }
 
 // Embedded loads the bundle embedded in the binary (the committed, generated bundle.tar.gz).

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -146,10 +147,12 @@ func compileCELPolicy(p CELPolicy) (*celCompiled, error) {
 		return nil, err
 	}
 	compiler.Compiler = cachingCompiler{compiler.Compiler}
-	chain := ""
+	// The key of a variable is a running hash of every name and expression up to and including it
+	// (not the text itself: the policies' variables add up to tens of kilobytes).
+	var chain [sha256.Size]byte
 	for _, v := range spec.Variables {
-		chain += v.Name + "\x00" + v.Expression + "\x00"
-		res := compiler.CompileAndStoreVariable(&chainedVariable{validating.Variable{Name: v.Name, Expression: v.Expression}, chain}, optionalVars, environment.StoredExpressions)
+		chain = sha256.Sum256([]byte(string(chain[:]) + v.Name + "\x00" + v.Expression))
+		res := compiler.CompileAndStoreVariable(&chainedVariable{validating.Variable{Name: v.Name, Expression: v.Expression}, string(chain[:])}, optionalVars, environment.StoredExpressions)
 		if res.Error != nil {
 			return nil, fmt.Errorf("variable %s: %w", v.Name, res.Error)
 		}
