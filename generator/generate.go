@@ -39,6 +39,7 @@ var Targets = []Target{
 	{"docs", Docs},
 	{"gatekeeper", Gatekeeper},
 	{"validating admission policies", VAP},
+	{"kyverno policies", Kyverno},
 }
 
 // Derive computes artifacts from generated files, such as the OPA bundle that packs policies/rego.

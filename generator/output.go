@@ -16,7 +16,7 @@ const BundlePath = "bundle.tar.gz"
 
 // Outputs are the directories and files Generate owns; stale files under these directories are
 // removed by Write and reported by Diff.
-var Outputs = []string{RegoDir, GoldenDir, DocsPath, GatekeeperDir, VAPDir, BundlePath}
+var Outputs = []string{RegoDir, GoldenDir, DocsPath, GatekeeperDir, VAPDir, KyvernoDir, BundlePath}
 
 // Write writes files under root and removes files in the generated directories that the spec no
 // longer produces.

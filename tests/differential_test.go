@@ -79,6 +79,17 @@ type diffBatch struct {
 	dirs    []string      // directories passed whole (their files are inputs too)
 	inputs  []diffInput
 	runs    map[string]*diffRun // by engine
+	// only, when set, restricts the hpguard engines run on the batch (its first is the reference);
+	// else diffEngines.
+	only []string
+}
+
+// engines are the hpguard engines run on the batch; the first is the reference.
+func (b *diffBatch) engines() []string {
+	if len(b.only) > 0 {
+		return b.only
+	}
+	return diffEngines
 }
 
 // paramsKey identifies the batch's parameter set.
@@ -447,7 +458,7 @@ func runDiffBatches(bin string, batches []*diffBatch) {
 	var jobs []job
 	for _, b := range batches {
 		b.runs = map[string]*diffRun{}
-		for _, e := range diffEngines {
+		for _, e := range b.engines() {
 			b.runs[e] = &diffRun{}
 			jobs = append(jobs, job{b, e})
 		}
@@ -578,8 +589,8 @@ type conftestDoc struct {
 // An input whose documents the reference engine does not report one for one (see checkReader)
 // gives conftest nothing.
 func compareDiffBatch(st *diffState, b *diffBatch, decoded map[string]*decodedInput) []conftestDoc {
-	ref := diffEngines[0]
-	for _, e := range diffEngines {
+	ref := b.engines()[0]
+	for _, e := range b.engines() {
 		if r := b.runs[e]; r.problem != "" {
 			st.problem("%s: %s", b.label(), r.problem)
 			return nil
@@ -589,7 +600,7 @@ func compareDiffBatch(st *diffState, b *diffBatch, decoded map[string]*decodedIn
 	for _, in := range b.inputs {
 		known[in.file] = true
 	}
-	for _, e := range diffEngines {
+	for _, e := range b.engines() {
 		r := b.runs[e]
 		for f := range r.byFile {
 			if !known[f] {
@@ -607,13 +618,13 @@ func compareDiffBatch(st *diffState, b *diffBatch, decoded map[string]*decodedIn
 	for _, in := range b.inputs {
 		dec := decoded[decodedKey(in)]
 		outcomes := map[string]diffOutcome{}
-		for _, e := range diffEngines {
+		for _, e := range b.engines() {
 			results := b.runs[e].byFile[in.file]
 			checkReader(st, b, in, e, dec, results)
 			outcomes[e] = diffOutcomeOf(results)
 		}
 		want := outcomes[ref]
-		for _, e := range diffEngines[1:] {
+		for _, e := range b.engines()[1:] {
 			got := outcomes[e]
 			pair := ref + " vs " + e
 			st.count(pair, 1, want.Docs)
