@@ -28,7 +28,7 @@ import (
 )
 
 // diffEngines are the hpguard engines compared; the first is the reference.
-var diffEngines = []string{"opa", "gatekeeper", "cel"}
+var diffEngines = []string{"opa", "gatekeeper", "cel", "kyverno"}
 
 // diffFailClosed lists, by input name and engine, the inputs on which an engine cannot give the
 // reference engine's result by construction, with the cause. On those the engine must fail closed
@@ -40,9 +40,11 @@ var diffEngines = []string{"opa", "gatekeeper", "cel"}
 //     (RuntimeCELCostBudget), and the policies of the hostprocess and strict profiles that walk
 //     every container exceed it: the CEL engine reports the document in error ("actual cost limit
 //     exceeded", exit 2; the API server rejects the pod, failurePolicy Fail), where the other
-//     engines report its findings (under hostprocess only warnings: exit 0).
+//     engines report its findings (under hostprocess only warnings: exit 0). The kyverno engine
+//     evaluates the Kyverno policies' CEL (the same expressions) with the same budget.
 var diffFailClosed = map[[2]string]string{
-	{"cel-cost/pod-2000-containers", "cel"}: "CEL runtime cost budget exceeded on 2,000 containers",
+	{"cel-cost/pod-2000-containers", "cel"}:     "CEL runtime cost budget exceeded on 2,000 containers",
+	{"cel-cost/pod-2000-containers", "kyverno"}: "CEL runtime cost budget exceeded on 2,000 containers",
 }
 
 // diffCELCostPod writes a correctly configured HostProcess pod with n containers, each setting

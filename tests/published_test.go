@@ -15,6 +15,7 @@ import (
 	"github.com/hpguard/hpguard/internal/engine"
 	"github.com/hpguard/hpguard/internal/manifest"
 	"github.com/hpguard/hpguard/internal/report"
+	"github.com/hpguard/hpguard/kyverno"
 	"github.com/hpguard/hpguard/vap"
 )
 
@@ -122,7 +123,7 @@ func publishedEngines(t *testing.T, ctx context.Context, profile string) map[str
 	t.Helper()
 	p, err := engine.LoadPolicy(policiesFS())
 	require.NoError(t, err)
-	src := engine.Sources{Policy: p, Gatekeeper: gatekeeper.FS(), VAP: vap.FS()}
+	src := engine.Sources{Policy: p, Gatekeeper: gatekeeper.FS(), VAP: vap.FS(), Kyverno: kyverno.FS()}
 	evs := map[string]engine.Evaluator{}
 	for _, name := range engine.Names() {
 		ev, err := engine.New(ctx, name, src, profile, nil)

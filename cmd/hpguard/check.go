@@ -23,6 +23,7 @@ import (
 	"github.com/hpguard/hpguard/internal/manifest"
 	"github.com/hpguard/hpguard/internal/report"
 	"github.com/hpguard/hpguard/internal/ruleset"
+	"github.com/hpguard/hpguard/kyverno"
 	"github.com/hpguard/hpguard/vap"
 )
 
@@ -149,7 +150,7 @@ func policySource(specDir, policyDir, bundleFile, keyFile string) (*engine.Polic
 // engineSources are the sources of every engine: the policy and the shipped Gatekeeper and
 // ValidatingAdmissionPolicy directories.
 func engineSources(pol *engine.Policy) engine.Sources {
-	return engine.Sources{Policy: pol, Gatekeeper: gatekeeper.FS(), VAP: vap.FS()}
+	return engine.Sources{Policy: pol, Gatekeeper: gatekeeper.FS(), VAP: vap.FS(), Kyverno: kyverno.FS()}
 }
 
 // loadPolicy returns the policy from dir, or the bundle embedded in the binary.

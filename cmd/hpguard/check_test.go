@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/text/encoding/unicode"
 
+	"github.com/hpguard/hpguard/internal/engine"
 	"github.com/hpguard/hpguard/internal/report"
 )
 
@@ -322,22 +323,22 @@ func TestCLIDocsUpToDate(t *testing.T) {
 	}
 }
 
-// TestCheckEnginesAgree: the Gatekeeper engine reports exactly what the OPA engine reports.
+// TestCheckEnginesAgree: the Gatekeeper, CEL and Kyverno engines report exactly what the OPA engine reports.
 func TestCheckEnginesAgree(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: runs without -short (make test)")
 	}
 	for _, profile := range []string{"baseline", "hostprocess", "strict"} {
 		opa, _, codeOPA := run(t, "", "check", "-o", "json", "--profile", profile, "testdata/check", "../../examples")
-		for _, eng := range []string{"gatekeeper", "cel"} {
+		for _, eng := range []string{"gatekeeper", "cel", "kyverno"} {
 			got, errOut, code := run(t, "", "check", "-o", "json", "--engine", eng, "--profile", profile, "testdata/check", "../../examples")
 			require.Equal(t, codeOPA, code, "%s %s: %s", eng, profile, errOut)
 			require.Equal(t, opa, got, "profile %s: %s and opa disagree", profile, eng)
 		}
 	}
-	_, errOut, code := run(t, "", "check", "--engine", "kyverno", "testdata/check")
+	_, errOut, code := run(t, "", "check", "--engine", "kubewarden", "testdata/check")
 	require.Equal(t, 2, code)
-	require.Contains(t, errOut, `--engine: unknown engine "kyverno" (valid: cel, gatekeeper, opa)`)
+	require.Contains(t, errOut, `--engine: unknown engine "kubewarden" (valid: cel, gatekeeper, kyverno, opa)`)
 }
 
 // TestCheckEnginesValidateParamsAlike: every engine refuses bad parameters with the same message.
@@ -485,7 +486,7 @@ func TestCheckReaderErrorsSameForEveryEngine(t *testing.T) {
 	for name, content := range refused {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
 		var first string
-		for _, eng := range []string{"opa", "gatekeeper", "cel"} {
+		for _, eng := range engine.Names() {
 			out, errOut, code := run(t, "", "check", "-o", "json", "--engine", eng, filepath.Join(dir, name))
 			require.Equal(t, 2, code, "%s with %s: %s", name, eng, errOut)
 			var rep report.Report
@@ -503,7 +504,7 @@ func TestCheckReaderErrorsSameForEveryEngine(t *testing.T) {
 	for name, content := range accepted {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
 		var first string
-		for _, eng := range []string{"opa", "gatekeeper", "cel"} {
+		for _, eng := range engine.Names() {
 			out, errOut, code := run(t, "", "check", "-o", "json", "--engine", eng, filepath.Join(dir, name))
 			require.Equal(t, 1, code, "%s with %s: %s", name, eng, errOut)
 			var rep report.Report

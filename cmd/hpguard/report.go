@@ -43,7 +43,7 @@ type reportParams struct {
 }
 
 func newReportCmd() *cobra.Command {
-	p := reportParams{output: "html", engines: []string{"opa", "gatekeeper"}}
+	p := reportParams{output: "html", engines: []string{"opa", "gatekeeper", "kyverno"}}
 	cmd := &cobra.Command{
 		Use:   "report [flags] [MANIFEST...]",
 		Short: "Write the audit report of a policy bundle (HTML or Markdown), with findings when given manifests",

@@ -17,6 +17,8 @@ type Sources struct {
 	Gatekeeper fs.FS
 	// VAP is the generated vap/ directory (vap.FS()).
 	VAP fs.FS
+	// Kyverno is the generated kyverno/ directory (kyverno.FS()).
+	Kyverno fs.FS
 }
 
 // Kind is a registered engine: how to build it and how to describe it.

@@ -9,14 +9,15 @@ import (
 
 	"github.com/hpguard/hpguard/gatekeeper"
 	"github.com/hpguard/hpguard/internal/engine"
+	"github.com/hpguard/hpguard/kyverno"
 	"github.com/hpguard/hpguard/policies"
 	"github.com/hpguard/hpguard/vap"
 )
 
 func TestRegistry(t *testing.T) {
-	require.Equal(t, []string{"cel", "gatekeeper", "opa"}, engine.Names())
-	_, err := engine.Lookup("kyverno")
-	require.EqualError(t, err, `unknown engine "kyverno" (valid: cel, gatekeeper, opa)`)
+	require.Equal(t, []string{"cel", "gatekeeper", "kyverno", "opa"}, engine.Names())
+	_, err := engine.Lookup("kubewarden")
+	require.EqualError(t, err, `unknown engine "kubewarden" (valid: cel, gatekeeper, kyverno, opa)`)
 	opa, err := engine.Lookup("opa")
 	require.NoError(t, err)
 	require.Equal(t, "OPA", opa.Title)
@@ -28,7 +29,7 @@ func TestRegistryValidatesParamsAlike(t *testing.T) {
 	ctx := context.Background()
 	pol, err := engine.LoadPolicy(policies.Rego())
 	require.NoError(t, err)
-	src := engine.Sources{Policy: pol, Gatekeeper: gatekeeper.FS(), VAP: vap.FS()}
+	src := engine.Sources{Policy: pol, Gatekeeper: gatekeeper.FS(), VAP: vap.FS(), Kyverno: kyverno.FS()}
 	for _, ps := range []engine.Params{
 		{"no-such-rule": {"x": 1}},
 		{"hostprocess-disallowed": {"exemptNamespace": []any{"a"}}},
