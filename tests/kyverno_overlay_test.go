@@ -164,3 +164,26 @@ func deepCopyMap(m map[string]any) map[string]any {
 	}
 	return out
 }
+
+// TestKyvernoProfilesBuild: each profile of kyverno/ builds with kustomize (what `kubectl apply -k`
+// runs) into one ValidatingPolicy per rule of the profile, each with the profile's label.
+func TestKyvernoProfilesBuild(t *testing.T) {
+	pol, err := engine.LoadPolicy(policiesFS())
+	require.NoError(t, err)
+	for _, prof := range pol.Ruleset.Profiles {
+		res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join("..", "kyverno", "profiles", prof.Name))
+		require.NoError(t, err, prof.Name)
+		var rules []string
+		for _, r := range res.Resources() {
+			require.Equal(t, "ValidatingPolicy", r.GetKind(), prof.Name)
+			require.Equal(t, "policies.kyverno.io/v1", r.GetApiVersion(), prof.Name)
+			require.Equal(t, prof.Name, r.GetLabels()["hpguard.dev/profile"])
+			rules = append(rules, r.GetAnnotations()["hpguard.dev/rule"])
+		}
+		var want []string
+		for id := range prof.Rules {
+			want = append(want, id)
+		}
+		require.ElementsMatch(t, want, rules, prof.Name)
+	}
+}

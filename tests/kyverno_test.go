@@ -22,16 +22,18 @@ import (
 	"github.com/hpguard/hpguard/internal/engine"
 )
 
-// The generated Kyverno policies (kyverno/) proven with the real Kyverno CLI, built from its module
-// at the version pinned in mk/kyverno.mk (`make kyverno-test` passes its path in KYVERNO):
+// The generated Kyverno policies (kyverno/) proven with the real Kyverno, built from its module at
+// the version pinned in mk/kyverno.mk (`make kyverno-test` passes the CLI's path in KYVERNO, and
+// kyverno-eval's, Kyverno's engine compiled once for many resources, in KYVERNO_EVAL):
 //
 //   - TestKyvernoApply: every golden case (with its parameters) and every document of the bypass
-//     corpus, under every profile, through `kyverno apply` with the profile's policies, against
-//     `hpguard check` (opa engine): per document and rule, Kyverno fails the rule's policy exactly
-//     when hpguard has findings of that rule, and its message is their messages joined as the
-//     policy's messageExpression joins them. Documents go to Kyverno exactly as hpguard decoded them
-//     (written as JSON, renamed so that each is unique: the CLI keys resources by kind, namespace and
-//     name and drops duplicates).
+//     corpus, under every profile, through Kyverno's engine (kyverno-eval), and the bypass corpus
+//     and a sample of the golden cases also through `kyverno apply` (which compiles every policy
+//     again for each resource), with the profile's policies, against `hpguard check` (opa engine):
+//     per document and rule, Kyverno fails the rule's policy exactly when hpguard has findings of
+//     that rule, and its message is their messages joined as the policy's messageExpression joins
+//     them. Documents go to Kyverno exactly as hpguard decoded them (written as JSON, renamed so
+//     that each is unique: the CLI keys resources by kind, namespace and name and drops duplicates).
 //   - TestKyvernoSuite: `kyverno test kyverno/tests` (the generated suite of the golden cases)
 //     passes, with one result per case; and a suite with one expectation flipped fails.
 
@@ -161,7 +163,8 @@ type kyvernoReport struct {
 	Summary map[string]int `json:"summary"`
 }
 
-// kyvernoGroup is one `kyverno apply` invocation: the documents of one profile and parameter set.
+// kyvernoGroup is the documents of one profile and parameter set: one kyverno-eval invocation, and
+// one `kyverno apply` of those in the CLI's sample.
 type kyvernoGroup struct {
 	profile   string
 	params    engine.Params
@@ -171,9 +174,10 @@ type kyvernoGroup struct {
 	keys      map[string]string      // document key -> name
 }
 
-// runDiffKyverno evaluates every checked workload document with `kyverno apply`, one invocation per
-// profile and parameter set: the profile's policies of kyverno/profiles (with default parameters),
-// or policies generated with the set's parameters (generator.KyvernoPolicy, as the suite's are).
+// runDiffKyverno evaluates every checked workload document with Kyverno (see kyvernoGroup.run), one
+// group per profile and parameter set, with the profile's policies of kyverno/profiles (default
+// parameters) or policies generated with the set's parameters (generator.KyvernoPolicy, as the
+// suite's are); cli holds the keys of the documents `kyverno apply` also evaluates.
 func runDiffKyverno(t *testing.T, st *diffState, s *spec.Spec, kyverno, eval, dir string, docs []conftestDoc, cli map[string]bool) {
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	groups := map[string]*kyvernoGroup{}
