@@ -83,11 +83,15 @@ func kyvernoSuiteFiles(s *spec.Spec) ([]File, error) {
 		byParams := map[string]*group{}
 		variants := 0
 		for i, c := range byRule[r.ID] {
-			pj, err := json.Marshal(c.Params)
-			if err != nil {
-				return nil, err
+			key := "" // no parameters of its own, however written
+			if len(c.Params) > 0 {
+				pj, err := json.Marshal(c.Params)
+				if err != nil {
+					return nil, err
+				}
+				key = string(pj)
 			}
-			g := byParams[string(pj)]
+			g := byParams[key]
 			if g == nil {
 				g = &group{dir: path.Join(KyvernoDir, "tests", r.ID), policy: KyvernoPolicyName(r), params: c.Params}
 				if len(c.Params) > 0 {
@@ -95,7 +99,7 @@ func kyvernoSuiteFiles(s *spec.Spec) ([]File, error) {
 					g.dir = path.Join(g.dir, fmt.Sprintf("params-%d", variants))
 					g.policy = fmt.Sprintf("%s-params-%d", KyvernoPolicyName(r), variants)
 				}
-				byParams[string(pj)] = g
+				byParams[key] = g
 				groups = append(groups, g)
 			}
 			g.cases = append(g.cases, i)

@@ -13,8 +13,12 @@ KYVERNO_DIR := $(BIN)/kyverno-$(KYVERNO_VERSION)
 KYVERNO := $(KYVERNO_DIR)/kyverno
 KYVERNO_EVAL := $(KYVERNO_DIR)/kyverno-eval
 
-$(KYVERNO_EVAL): tests/testdata/kyverno-eval/main.go scripts/build-kyverno.sh
+# The CLI: rebuilt when missing (its directory names the version) or when the build script changes.
+$(KYVERNO): scripts/build-kyverno.sh
 	@mkdir -p $(KYVERNO_DIR)
+	FORCE_CLI=1 KYVERNO_VERSION=$(KYVERNO_VERSION) OUT=$(KYVERNO) EVAL_OUT=$(KYVERNO_EVAL) GO=$(GO) bash scripts/build-kyverno.sh
+
+$(KYVERNO_EVAL): $(KYVERNO) tests/testdata/kyverno-eval/main.go scripts/build-kyverno.sh
 	KYVERNO_VERSION=$(KYVERNO_VERSION) OUT=$(KYVERNO) EVAL_OUT=$(KYVERNO_EVAL) GO=$(GO) bash scripts/build-kyverno.sh
 
 .PHONY: kyverno

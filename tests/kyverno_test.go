@@ -40,10 +40,13 @@ import (
 // kyvernoEval returns kyverno-eval of KYVERNO_EVAL (built with the CLI by make kyverno).
 func kyvernoEval(t *testing.T) string {
 	t.Helper()
-	p, err := filepath.Abs(os.Getenv("KYVERNO_EVAL"))
+	env := os.Getenv("KYVERNO_EVAL")
+	require.NotEmpty(t, env, "KYVERNO_EVAL: the path of kyverno-eval, built by make kyverno")
+	p, err := filepath.Abs(env)
 	require.NoError(t, err)
-	_, err = os.Stat(p)
+	st, err := os.Stat(p)
 	require.NoError(t, err, "KYVERNO_EVAL: kyverno-eval, built by make kyverno")
+	require.True(t, st.Mode().IsRegular(), "KYVERNO_EVAL: %s is not a file", p)
 	return p
 }
 

@@ -351,7 +351,7 @@ func TestCheckEnginesValidateParamsAlike(t *testing.T) {
 		_, want, code := run(t, "", "check", "--set", set, "testdata/check/list.yaml")
 		require.Equal(t, 2, code, want)
 		require.Contains(t, want, "invalid parameters: ")
-		for _, eng := range []string{"gatekeeper", "cel"} {
+		for _, eng := range engine.Names() {
 			_, got, code := run(t, "", "check", "--engine", eng, "--set", set, "testdata/check/list.yaml")
 			require.Equal(t, 2, code, got)
 			require.Equal(t, want, got, "%s --set %s", eng, set)

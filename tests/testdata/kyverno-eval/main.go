@@ -12,7 +12,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/policy"
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/processor"
+	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/resource"
 	"github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno/variables"
 	celengine "github.com/kyverno/kyverno/pkg/cel/engine"
 	"github.com/kyverno/kyverno/pkg/cel/matching"
@@ -30,9 +30,7 @@ import (
 	"github.com/kyverno/kyverno/pkg/utils/restmapper"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
 type result struct {
@@ -54,19 +52,18 @@ func main() {
 		}
 		paths = append(paths, args[i])
 	}
-	f, err := os.Open(resources)
+	data, err := os.ReadFile(resources)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kyverno-eval: usage: kyverno-eval POLICY_PATH... --resources FILE:", err)
 		os.Exit(2)
 	}
-	defer f.Close()
-	if err := run(paths, f, os.Stdout); err != nil {
+	if err := run(paths, data, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "kyverno-eval:", err)
 		os.Exit(2)
 	}
 }
 
-func run(paths []string, in io.Reader, out io.Writer) error {
+func run(paths []string, data []byte, out io.Writer) error {
 	if len(paths) == 0 {
 		return fmt.Errorf("usage: kyverno-eval POLICY_PATH... --resources FILE")
 	}
@@ -101,18 +98,14 @@ func run(paths []string, in io.Reader, out io.Writer) error {
 		return err
 	}
 	enc := json.NewEncoder(out)
-	dec := utilyaml.NewYAMLOrJSONDecoder(bufio.NewReader(in), 4096)
-	for {
-		var obj map[string]any
-		if err := dec.Decode(&obj); err == io.EOF {
-			break
-		} else if err != nil {
-			return fmt.Errorf("resources: %w", err)
-		}
-		if obj == nil {
-			continue
-		}
-		res := unstructured.Unstructured{Object: obj}
+	// The CLI's resource loader: its decoding (whole numbers as int64) and its defaults (the
+	// namespace "default" for a namespaced resource without one).
+	loadedResources, err := resource.GetUnstructuredResources(data)
+	if err != nil {
+		return fmt.Errorf("resources: %w", err)
+	}
+	for _, item := range loadedResources {
+		res := *item
 		gvk := res.GroupVersionKind()
 		mapping, err := restMapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		if err != nil {
