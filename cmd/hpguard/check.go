@@ -229,6 +229,12 @@ func parseParams(base engine.Params, file string, sets []string) (engine.Params,
 	return ps, nil
 }
 
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
 func useColor(mode string, w io.Writer) (bool, error) {
 	switch mode {
 	case "always":
@@ -239,8 +245,7 @@ func useColor(mode string, w io.Writer) (bool, error) {
 		if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
 			return false, nil
 		}
-		f, ok := w.(*os.File)
-		return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())), nil
+		return isTerminal(w), nil
 	}
 	return false, fmt.Errorf("--color %q: want auto, always or never", mode)
 }
@@ -320,7 +325,21 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 		}
 		allowEmpty = true // a namespace without workloads passes
 	}
-	prog := newProgress(stderr, p.quiet)
+	v, _ := buildVersion()
+	opts := report.Options{Color: color, Verbose: p.verbose, Rules: append(reportRules(pol.Ruleset, prof), check.SuppressionRules()...),
+		ToolVersion: v, FailOn: p.failOn}
+	fileOpts := opts
+	fileOpts.Color = false
+	// Formats that can stream (text, json, tap, github) write each result as it comes, in input
+	// order, and the run keeps none; when a report needs them all (SARIF, JUnit), every report is
+	// written from the whole at the end.
+	out, err := newOutputs(reporter, stdout, opts, extra, fileOpts, profile)
+	if err != nil {
+		return err
+	}
+	defer out.discard()
+	// Results streamed to a terminal are the progress: no bar drawn over them.
+	prog := newProgress(stderr, p.quiet || (out.streams != nil && isTerminal(stdout)))
 	rep, err := check.Run(ctx, check.Options{
 		Paths: args, Stdin: stdin, Evaluator: ev, Profile: profile, Workers: p.workers, Limits: p.limits,
 		Progress: prog.update, AllowEmpty: allowEmpty,
@@ -334,23 +353,14 @@ func runCheck(ctx context.Context, p checkParams, args []string, stdin io.Reader
 		Sources:        sources,
 		Render:         renderFound,
 		NoRender:       p.render.noRender,
+		OnResult:       out.onResult(),
 	})
 	prog.finish()
 	if err != nil {
 		return err
 	}
-	v, _ := buildVersion()
-	opts := report.Options{Color: color, Verbose: p.verbose, Rules: append(reportRules(pol.Ruleset, prof), check.SuppressionRules()...),
-		ToolVersion: v, FailOn: p.failOn}
-	if err := reporter.Write(stdout, rep, opts); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	fileOpts := opts
-	fileOpts.Color = false
-	for _, x := range extra {
-		if err := writeReportFile(x.file, x.reporter, rep, fileOpts); err != nil {
-			return err
-		}
+	if err := out.finish(rep); err != nil {
+		return err
 	}
 	if check.EmptyRun(rep) && p.output != "text" {
 		// The report says why; say it where a redirected report is not seen.
@@ -391,18 +401,116 @@ func parseReports(specs []string) ([]extraReport, error) {
 	return out, nil
 }
 
-// writeReportFile writes a report to a temporary file beside file and renames it into place, so
-// that a run that fails midway never leaves an empty or partial report where a result is expected.
-func writeReportFile(file string, r report.Reporter, rep *report.Report, opts report.Options) error {
+// outputs writes the run's report on stdout and its --report files, streaming when every format
+// can.
+type outputs struct {
+	stdout   io.Writer
+	reporter report.Reporter
+	opts     report.Options
+	extra    []extraReport
+	fileOpts report.Options
+	// streams are the open streams (stdout's first) when streaming; files the --report files
+	// being written, renamed into place by finish.
+	streams []report.Stream
+	files   []*os.File
+}
+
+func newOutputs(reporter report.Reporter, stdout io.Writer, opts report.Options, extra []extraReport, fileOpts report.Options, profile string) (*outputs, error) {
+	o := &outputs{stdout: stdout, reporter: reporter, opts: opts, extra: extra, fileOpts: fileOpts}
+	if report.Streaming(reporter) == nil {
+		return o, nil
+	}
+	for _, x := range extra {
+		if report.Streaming(x.reporter) == nil {
+			return o, nil
+		}
+	}
+	o.streams = append(o.streams, report.Streaming(reporter).Stream(stdout, profile, opts))
+	for _, x := range extra {
+		f, err := reportTemp(x.file)
+		if err != nil {
+			o.discard()
+			return nil, err
+		}
+		o.files = append(o.files, f)
+		o.streams = append(o.streams, report.Streaming(x.reporter).Stream(f, profile, fileOpts))
+	}
+	return o, nil
+}
+
+// onResult is check.Options.OnResult: nil unless streaming.
+func (o *outputs) onResult() func(report.Result) error {
+	if o.streams == nil {
+		return nil
+	}
+	return func(r report.Result) error {
+		for i, s := range o.streams {
+			if err := s.Result(r); err != nil {
+				return o.wrap(i, err)
+			}
+		}
+		return nil
+	}
+}
+
+// wrap names the output of stream i in a write error.
+func (o *outputs) wrap(i int, err error) error {
+	if i == 0 {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return fmt.Errorf("--report %s: %w", o.extra[i-1].file, err)
+}
+
+// finish ends the streams, or writes the whole report, and moves the --report files into place.
+func (o *outputs) finish(rep *report.Report) error {
+	if o.streams == nil {
+		if err := o.reporter.Write(o.stdout, rep, o.opts); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+		for _, x := range o.extra {
+			if err := writeReportFile(x.file, x.reporter, rep, o.fileOpts); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for i, s := range o.streams {
+		if err := s.End(rep.Summary); err != nil {
+			return o.wrap(i, err)
+		}
+	}
+	for i, f := range o.files {
+		if err := placeReport(f, o.extra[i].file); err != nil {
+			return err
+		}
+	}
+	o.files = nil
+	return nil
+}
+
+// discard removes the --report files of a run that did not finish.
+func (o *outputs) discard() {
+	for _, f := range o.files {
+		f.Close()
+		os.Remove(f.Name())
+	}
+	o.files = nil
+}
+
+// reportTemp creates the temporary file beside file that a report is written to before it is
+// renamed into place, so that a run that fails midway never leaves an empty or partial report
+// where a result is expected.
+func reportTemp(file string) (*os.File, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*")
 	if err != nil {
-		return fmt.Errorf("--report %s: %w", file, err)
+		return nil, fmt.Errorf("--report %s: %w", file, err)
 	}
+	return tmp, nil
+}
+
+// placeReport closes a written temporary report and renames it to file.
+func placeReport(tmp *os.File, file string) error {
 	defer os.Remove(tmp.Name())
-	if err := r.Write(tmp, rep, opts); err != nil {
-		tmp.Close()
-		return fmt.Errorf("--report %s: %w", file, err)
-	}
 	if err := tmp.Chmod(0o644); err != nil {
 		tmp.Close()
 		return fmt.Errorf("--report %s: %w", file, err)
@@ -414,4 +522,18 @@ func writeReportFile(file string, r report.Reporter, rep *report.Report, opts re
 		return fmt.Errorf("--report %s: %w", file, err)
 	}
 	return nil
+}
+
+// writeReportFile writes a whole report to file through a temporary file (reportTemp).
+func writeReportFile(file string, r report.Reporter, rep *report.Report, opts report.Options) error {
+	tmp, err := reportTemp(file)
+	if err != nil {
+		return err
+	}
+	if err := r.Write(tmp, rep, opts); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("--report %s: %w", file, err)
+	}
+	return placeReport(tmp, file)
 }

@@ -550,3 +550,25 @@ func TestCheckReportFiles(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, entries, 2, "no temporary files are left")
 }
+
+// TestCheckStreamedEqualsWhole checks that the formats written as results come (every format but
+// SARIF and JUnit) give the bytes of the same report written whole: a run with a --report in
+// SARIF keeps every result and writes each format at the end.
+func TestCheckStreamedEqualsWhole(t *testing.T) {
+	dir := t.TempDir()
+	inputs := []string{"../../examples", "testdata/check"}
+	for _, format := range []string{"text", "json", "tap", "github"} {
+		t.Run(format, func(t *testing.T) {
+			file := filepath.Join(dir, format+".out")
+			streamed, errOut, code := run(t, "", append([]string{"check", "-o", format, "--report", format + "=" + file}, inputs...)...)
+			require.Equal(t, 2, code, errOut)
+			whole, errOut, code2 := run(t, "", append([]string{"check", "-o", format, "--report", "sarif=" + filepath.Join(dir, format+".sarif")}, inputs...)...)
+			require.Equal(t, code, code2, errOut)
+			require.Equal(t, whole, streamed)
+			b, err := os.ReadFile(file)
+			require.NoError(t, err)
+			require.Equal(t, whole, string(b), "the streamed --report file")
+			require.Greater(t, strings.Count(whole, "\n"), 20)
+		})
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +61,10 @@ type Options struct {
 	// NoRender reads the files of kustomizations, and files named inside a chart or a
 	// kustomization, as files (manifest.ExpandOptions.NoRender).
 	NoRender bool
+	// OnResult, when set, receives each result in input order as soon as it is known, and the
+	// report keeps none (Results stays empty; the summary counts them). An error stops the hand-over
+	// and is returned by Run once the inputs are read.
+	OnResult func(report.Result) error
 }
 
 // Source is a manifest stream produced in memory, checked like a file named Name.
@@ -77,10 +80,22 @@ type Source struct {
 	Arg string
 }
 
-// slot holds the results of one pending document, filled in by a worker.
+// slot holds the results of one pending document, filled in by a worker; done is closed when they
+// are final.
 type slot struct {
 	file    string
 	results []*report.Result
+	done    chan struct{}
+}
+
+// newSlot is a slot for the documents of file, to be filled in by a worker.
+func newSlot(file string) *slot { return &slot{file: file, done: make(chan struct{})} }
+
+// readySlot is a slot holding a result already known (an input that cannot be read).
+func readySlot(r *report.Result) *slot {
+	s := &slot{results: []*report.Result{r}, done: make(chan struct{})}
+	close(s.done)
+	return s
 }
 
 type job struct {
@@ -91,7 +106,9 @@ type job struct {
 // Run checks every document of every input and returns the report; the error is only for
 // failures that are not about an input (an input problem is a result with status error).
 // Files are split into documents in order; a bounded pool of workers decodes and evaluates them,
-// so memory holds the results but not the inputs, and results keep the input order.
+// and results are assembled in input order as they complete. With Options.OnResult, each result
+// is handed over in input order as soon as it and those before it are known, and not kept: the
+// report then holds the summary only, and memory does not grow with the input.
 //
 // Each argument is expanded on its own: a path that cannot be read is an error result for that path
 // and the others are still checked.
@@ -101,7 +118,6 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 	if opts.Stdin == nil {
 		stdin = nil
 	}
-	var slots []*slot
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -119,26 +135,37 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				if failed.Load() {
-					continue
-				}
-				for _, d := range j.pending() {
-					r, err := evaluate(ctx, opts, j.slot.file, d)
-					if err != nil {
-						errOnce.Do(func() { evalErr = err })
-						failed.Store(true)
-						break
-					}
-					j.slot.results = append(j.slot.results, r)
-					if r.Status == report.StatusChecked {
-						n := done.Add(1)
-						if opts.Progress != nil {
-							opts.Progress(int(n))
-						}
-					}
-				}
+				work(ctx, opts, j, &done, func(err error) {
+					errOnce.Do(func() { evalErr = err })
+					failed.Store(true)
+				}, &failed)
+				close(j.slot.done)
 			}
 		}()
+	}
+	rep := &report.Report{Version: 1, Profile: opts.Profile, Results: []report.Result{}}
+	out := newCollector(rep, opts.OnResult)
+	// order holds the slots in input order; the collector waits for each in turn. It is bounded,
+	// so that reading stays at most that far ahead of the results handed over.
+	order := make(chan *slot, 64*workers)
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for s := range order {
+			<-s.done
+			out.slot(s)
+		}
+	}()
+	push := func(s *slot, p manifest.Pending) {
+		order <- s
+		if p == nil {
+			return
+		}
+		select {
+		case jobs <- job{slot: s, pending: p}:
+		case <-ctx.Done():
+			close(s.done)
+		}
 	}
 	files := 0
 	var rendered []Source // rendered from the charts and kustomizations found among the inputs
@@ -155,16 +182,16 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 		}
 		if in.Chart || in.Kustomization {
 			if opts.Render == nil {
-				slots = append(slots, &slot{results: []*report.Result{renderHint(name, in)}})
+				push(readySlot(renderHint(name, in)), nil)
 				continue
 			}
 			srcs := opts.Render(in)
 			rendered = append(rendered, srcs...)
-			files += addSources(ctx, opts, srcs, &slots, jobs, &failed)
+			files += addSources(ctx, opts, srcs, push, &failed)
 			continue
 		}
 		if in.Err != nil {
-			slots = append(slots, &slot{results: []*report.Result{inputError(name, in.Err)}})
+			push(readySlot(inputError(name, in.Err)), nil)
 			continue
 		}
 		files++
@@ -173,51 +200,104 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 			r = stdin
 		}
 		err := manifest.StreamPending(in.Path, r, opts.Limits, func(p manifest.Pending) {
-			s := &slot{file: name}
-			slots = append(slots, s)
-			select {
-			case jobs <- job{slot: s, pending: p}:
-			case <-ctx.Done():
-			}
+			push(newSlot(name), p)
 		})
 		if err != nil {
-			slots = append(slots, &slot{results: []*report.Result{inputError(name, err)}})
+			push(readySlot(inputError(name, err)), nil)
 		}
 	}
-	files += addSources(ctx, opts, opts.Sources, &slots, jobs, &failed)
+	files += addSources(ctx, opts, opts.Sources, push, &failed)
 	close(jobs)
+	close(order)
 	wg.Wait()
+	<-collected
 	if evalErr != nil {
 		return nil, evalErr
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rep := &report.Report{Version: 1, Profile: opts.Profile, Results: []report.Result{}}
-	index, file := 0, ""
-	for _, s := range slots {
-		if s.file != file {
-			index, file = 0, s.file
-		}
-		for _, r := range s.results {
-			if s.file != "" {
-				r.Document = index
-			}
-			rep.Results = append(rep.Results, *r)
-		}
-		if s.file != "" && len(s.results) > 0 {
-			index++
-		}
-	}
-	if !opts.AllowEmpty && !slices.ContainsFunc(rep.Results, func(r report.Result) bool { return !nonKubernetes(r) }) {
+	if !opts.AllowEmpty && !out.kubernetes {
 		var n int64
 		if stdin != nil {
 			n = stdin.n
 		}
-		rep.Results = append(rep.Results, append(emptyRun(opts.Paths, inputs, n), emptySources(append(rendered, opts.Sources...))...)...)
+		for _, r := range append(emptyRun(opts.Paths, inputs, n), emptySources(append(rendered, opts.Sources...))...) {
+			out.result(r)
+		}
+		rep.NothingChecked = true
 	}
-	rep.Summary = report.Summarize(rep.Results, files)
+	if out.err != nil {
+		return nil, out.err
+	}
+	rep.Summary.Files = files
 	return rep, nil
+}
+
+// work decodes and evaluates the documents of one job into its slot, unless the run has failed.
+func work(ctx context.Context, opts Options, j job, done *atomic.Int64, fail func(error), failed *atomic.Bool) {
+	if failed.Load() {
+		return
+	}
+	for _, d := range j.pending() {
+		r, err := evaluate(ctx, opts, j.slot.file, d)
+		if err != nil {
+			fail(err)
+			return
+		}
+		j.slot.results = append(j.slot.results, r)
+		if r.Status == report.StatusChecked {
+			n := done.Add(1)
+			if opts.Progress != nil {
+				opts.Progress(int(n))
+			}
+		}
+	}
+}
+
+// collector receives the results in input order: it numbers the documents of each file, counts
+// them into the summary, and keeps them in the report or hands them to onResult.
+type collector struct {
+	rep      *report.Report
+	onResult func(report.Result) error
+	err      error // the first error of onResult; later results are counted, not handed over
+	// kubernetes is set once a result is about a Kubernetes object (anything but a document
+	// without apiVersion and kind).
+	kubernetes bool
+	file       string
+	index      int
+}
+
+func newCollector(rep *report.Report, onResult func(report.Result) error) *collector {
+	return &collector{rep: rep, onResult: onResult}
+}
+
+func (c *collector) slot(s *slot) {
+	if s.file != c.file {
+		c.index, c.file = 0, s.file
+	}
+	for _, r := range s.results {
+		if s.file != "" {
+			r.Document = c.index
+		}
+		c.result(*r)
+	}
+	if s.file != "" && len(s.results) > 0 {
+		c.index++
+	}
+}
+
+func (c *collector) result(r report.Result) {
+	if !nonKubernetes(r) {
+		c.kubernetes = true
+	}
+	c.rep.Summary.Add(r)
+	switch {
+	case c.onResult == nil:
+		c.rep.Results = append(c.rep.Results, r)
+	case c.err == nil:
+		c.err = c.onResult(r)
+	}
 }
 
 // nonKubernetes reports whether r is a document skipped because it is not a Kubernetes object at
@@ -244,27 +324,22 @@ func renderHint(dir string, in manifest.Input) *report.Result {
 
 // addSources queues the documents of sources as Run does those of files, and returns the number
 // of sources read.
-func addSources(ctx context.Context, opts Options, sources []Source, slots *[]*slot, jobs chan<- job, failed *atomic.Bool) int {
+func addSources(ctx context.Context, opts Options, sources []Source, push func(*slot, manifest.Pending), failed *atomic.Bool) int {
 	n := 0
 	for _, src := range sources {
 		if failed.Load() || ctx.Err() != nil {
 			break
 		}
 		if src.Err != nil {
-			*slots = append(*slots, &slot{results: []*report.Result{inputError(src.Name, src.Err)}})
+			push(readySlot(inputError(src.Name, src.Err)), nil)
 			continue
 		}
 		n++
 		err := manifest.StreamPendingReader(src.Name, bytes.NewReader(src.Data), opts.Limits, func(p manifest.Pending) {
-			s := &slot{file: src.Name}
-			*slots = append(*slots, s)
-			select {
-			case jobs <- job{slot: s, pending: p}:
-			case <-ctx.Done():
-			}
+			push(newSlot(src.Name), p)
 		})
 		if err != nil {
-			*slots = append(*slots, &slot{results: []*report.Result{inputError(src.Name, err)}})
+			push(readySlot(inputError(src.Name, err)), nil)
 		}
 	}
 	return n
@@ -302,19 +377,7 @@ const nothingChecked = "nothing was checked, which is not a pass"
 // EmptyRun reports whether the report is that of a run that found no Kubernetes object (without
 // AllowEmpty): its only results are those explaining why, and documents that are not Kubernetes
 // objects.
-func EmptyRun(r *report.Report) bool {
-	found := false
-	for _, res := range r.Results {
-		if nonKubernetes(res) {
-			continue
-		}
-		if res.Status != report.StatusError || res.Line != 0 || !strings.Contains(res.Error, nothingChecked) {
-			return false
-		}
-		found = true
-	}
-	return found
-}
+func EmptyRun(r *report.Report) bool { return r.NothingChecked }
 
 // countReader counts the bytes read from standard input, for emptyRun.
 type countReader struct {

@@ -263,3 +263,43 @@ func mustReal(t *testing.T, p string) string {
 	require.NoError(t, err)
 	return r
 }
+
+// TestOnResultStreamsInOrder checks that a run with OnResult hands over exactly the results a run
+// without it reports, in the same order and numbering, keeps none of them, and counts them alike;
+// with several workers finishing out of order.
+func TestOnResultStreamsInOrder(t *testing.T) {
+	ctx := context.Background()
+	p, err := engine.LoadPolicy(policies.Rego())
+	require.NoError(t, err)
+	opa, err := engine.NewOPA(ctx, p, "hostprocess", nil)
+	require.NoError(t, err)
+	opts := Options{Paths: concurrencyPaths, Profile: "hostprocess", Workers: 4, Limits: manifest.DefaultOptions()}
+	opts.Evaluator = &jitter{ev: opa, seed: 7}
+	want, err := Run(ctx, opts)
+	require.NoError(t, err)
+	require.Greater(t, want.Summary.Checked, 100)
+
+	var got []report.Result
+	opts.Evaluator = &jitter{ev: opa, seed: 8}
+	opts.OnResult = func(r report.Result) error { got = append(got, r); return nil }
+	rep, err := Run(ctx, opts)
+	require.NoError(t, err)
+	require.Empty(t, rep.Results, "a streamed run keeps no result")
+	require.Equal(t, want.Summary, rep.Summary)
+	require.Equal(t, want.Results, got)
+
+	// An error of the hand-over ends the run with that error.
+	opts.OnResult = func(report.Result) error { return errors.New("disk full") }
+	_, err = Run(ctx, opts)
+	require.ErrorContains(t, err, "disk full")
+
+	// An empty run streams the results that say why.
+	got = nil
+	opts.Paths = []string{filepath.Join(t.TempDir())}
+	opts.OnResult = func(r report.Result) error { got = append(got, r); return nil }
+	rep, err = Run(ctx, opts)
+	require.NoError(t, err)
+	require.True(t, EmptyRun(rep))
+	require.Len(t, got, 1)
+	require.Contains(t, got[0].Error, nothingChecked)
+}

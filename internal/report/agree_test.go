@@ -76,11 +76,11 @@ func TestFormatsAgreeWithExitStatus(t *testing.T) {
 			// TAP
 			tap := string(render(t, "tap", rep, opts))
 			lines := strings.Split(tap, "\n")
-			if !strings.HasPrefix(lines[2], c.tap) {
-				t.Errorf("tap: test point %q, want %q...", lines[2], c.tap)
+			if !strings.HasPrefix(lines[1], c.tap) {
+				t.Errorf("tap: test point %q, want %q...", lines[1], c.tap)
 			}
-			if isSuppressed != strings.Contains(lines[2], "# SKIP suppressed: host-network-required: the CNI needs its own network") {
-				t.Errorf("tap: SKIP directive with the reason only when suppressed: %q", lines[2])
+			if isSuppressed != strings.Contains(lines[1], "# SKIP suppressed: host-network-required: the CNI needs its own network") {
+				t.Errorf("tap: SKIP directive with the reason only when suppressed: %q", lines[1])
 			}
 			if warnsVisible := c.junit == "pass"; warnsVisible != strings.Contains(tap, "\n# warn: resource-limits-set: set limits\n") {
 				t.Errorf("tap: a warn that does not fail the run is a # warn: line:\n%s", tap)

@@ -18,31 +18,46 @@ func init() { register("github", githubReporter{}) }
 // accepted, with their reason, in the workload's source.
 type githubReporter struct{}
 
-func (githubReporter) Write(w io.Writer, r *Report, opts Options) error {
-	b := bufio.NewWriter(w)
-	for _, res := range r.Results {
-		switch res.Status {
-		case StatusError:
-			githubCommand(b, "error", res.File, res.Line, "input error", res.Error)
-		case StatusChecked:
-			for _, f := range res.Findings {
-				if f.Suppressed() {
-					continue
-				}
-				cmd := "warning"
-				if fails(f, opts.FailOn) {
-					cmd = "error"
-				}
-				msg := f.Message
-				if f.Field != "" {
-					msg += " (" + f.Field + ")"
-				}
-				githubCommand(b, cmd, res.File, f.EffectiveLine(res), f.Rule, msg)
+func (g githubReporter) Write(w io.Writer, r *Report, opts Options) error {
+	return writeStream(g, w, r, opts)
+}
+
+// Stream writes each document's annotations as it comes and the summary notice at the end.
+func (githubReporter) Stream(w io.Writer, _ string, opts Options) Stream {
+	return &githubStream{b: bufio.NewWriter(w), failOn: opts.FailOn}
+}
+
+type githubStream struct {
+	b      *bufio.Writer
+	failOn string
+}
+
+func (g *githubStream) Result(res Result) error {
+	switch res.Status {
+	case StatusError:
+		githubCommand(g.b, "error", res.File, res.Line, "input error", res.Error)
+	case StatusChecked:
+		for _, f := range res.Findings {
+			if f.Suppressed() {
+				continue
 			}
+			cmd := "warning"
+			if fails(f, g.failOn) {
+				cmd = "error"
+			}
+			msg := f.Message
+			if f.Field != "" {
+				msg += " (" + f.Field + ")"
+			}
+			githubCommand(g.b, cmd, res.File, f.EffectiveLine(res), f.Rule, msg)
 		}
 	}
-	b.WriteString("::notice::" + githubData("hpguard: "+r.Summary.String()) + "\n")
-	return b.Flush()
+	return nil
+}
+
+func (g *githubStream) End(s Summary) error {
+	g.b.WriteString("::notice::" + githubData("hpguard: "+s.String()) + "\n")
+	return g.b.Flush()
 }
 
 // githubCommand writes "::cmd file=F,line=L,title=T::message".

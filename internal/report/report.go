@@ -94,8 +94,11 @@ type Summary struct {
 type Report struct {
 	Version int      `json:"version"`
 	Profile string   `json:"profile"`
-	Summary Summary  `json:"summary"`
 	Results []Result `json:"results"`
+	Summary Summary  `json:"summary"`
+	// NothingChecked is set when the run found no Kubernetes object to check and its results
+	// say why (an empty input is not a pass).
+	NothingChecked bool `json:"-"`
 }
 
 // Rule describes a rule for reporters that document rules (SARIF, JUnit).
@@ -113,30 +116,36 @@ type Rule struct {
 // severity. files is the number of input files, which the results alone cannot
 // tell (a file may hold no documents).
 func Summarize(results []Result, files int) Summary {
-	s := Summary{Files: files, Documents: len(results)}
+	s := Summary{Files: files}
 	for _, r := range results {
-		switch r.Status {
-		case StatusChecked:
-			s.Checked++
-		case StatusSkipped:
-			s.Skipped++
-		case StatusError:
-			s.Errors++
-		}
-		for _, f := range r.Findings {
-			if f.Suppressed() {
-				s.Suppressed++
-				continue
-			}
-			switch f.Severity {
-			case SeverityDeny:
-				s.Deny++
-			case SeverityWarn:
-				s.Warn++
-			}
-		}
+		s.Add(r)
 	}
 	return s
+}
+
+// Add counts one document and its findings.
+func (s *Summary) Add(r Result) {
+	s.Documents++
+	switch r.Status {
+	case StatusChecked:
+		s.Checked++
+	case StatusSkipped:
+		s.Skipped++
+	case StatusError:
+		s.Errors++
+	}
+	for _, f := range r.Findings {
+		if f.Suppressed() {
+			s.Suppressed++
+			continue
+		}
+		switch f.Severity {
+		case SeverityDeny:
+			s.Deny++
+		case SeverityWarn:
+			s.Warn++
+		}
+	}
 }
 
 // String renders the summary as one line, e.g.

@@ -21,48 +21,69 @@ func init() { register("tap", tapReporter{}) }
 // suppressed, carry a SKIP directive with the reason.
 type tapReporter struct{}
 
-func (tapReporter) Write(w io.Writer, r *Report, opts Options) error {
+func (t tapReporter) Write(w io.Writer, r *Report, opts Options) error {
+	return writeStream(t, w, r, opts)
+}
+
+// Stream writes the test points as they come and the plan ("1..N") after them, as TAP 14 allows,
+// since the number of documents is known only at the end.
+func (tapReporter) Stream(w io.Writer, _ string, opts Options) Stream {
 	b := bufio.NewWriter(w)
-	fmt.Fprintf(b, "TAP version 14\n1..%d\n", len(r.Results))
-	for i, res := range r.Results {
-		desc := tapDescription(describe(res))
-		switch res.Status {
-		case StatusSkipped:
-			fmt.Fprintf(b, "ok %d - %s # SKIP %s\n", i+1, desc, tapDescription(skipReason(res)))
-		case StatusError:
-			fmt.Fprintf(b, "not ok %d - %s\n", i+1, desc)
-			b.WriteString("  ---\n")
-			b.WriteString("  error: " + yamlScalar(res.Error) + "\n")
-			b.WriteString("  ...\n")
-		default:
-			status, open, directive := "ok", 0, ""
-			var reasons, warns []string
-			for _, f := range res.Findings {
-				switch {
-				case fails(f, opts.FailOn):
-					status = "not ok"
-					open++
-				case f.Suppressed():
-					reasons = append(reasons, f.Rule+": "+suppressionText(f))
-				default:
-					open++
-					warns = append(warns, f.Rule+": "+f.Message)
-				}
-			}
-			if open == 0 && len(reasons) > 0 {
-				directive = " # SKIP suppressed: " + tapDescription(strings.Join(reasons, "; "))
-			}
-			fmt.Fprintf(b, "%s %d - %s%s\n", status, i+1, desc, directive)
-			if len(res.Findings) > 0 {
-				tapFindings(b, res)
-			}
-			for _, w := range warns {
-				b.WriteString("# warn: " + strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(w) + "\n")
+	b.WriteString("TAP version 14\n")
+	return &tapStream{b: b, failOn: opts.FailOn}
+}
+
+type tapStream struct {
+	b      *bufio.Writer
+	failOn string
+	n      int
+}
+
+func (t *tapStream) Result(res Result) error {
+	t.n++
+	b, i := t.b, t.n
+	desc := tapDescription(describe(res))
+	switch res.Status {
+	case StatusSkipped:
+		fmt.Fprintf(b, "ok %d - %s # SKIP %s\n", i, desc, tapDescription(skipReason(res)))
+	case StatusError:
+		fmt.Fprintf(b, "not ok %d - %s\n", i, desc)
+		b.WriteString("  ---\n")
+		b.WriteString("  error: " + yamlScalar(res.Error) + "\n")
+		b.WriteString("  ...\n")
+	default:
+		status, open, directive := "ok", 0, ""
+		var reasons, warns []string
+		for _, f := range res.Findings {
+			switch {
+			case fails(f, t.failOn):
+				status = "not ok"
+				open++
+			case f.Suppressed():
+				reasons = append(reasons, f.Rule+": "+suppressionText(f))
+			default:
+				open++
+				warns = append(warns, f.Rule+": "+f.Message)
 			}
 		}
+		if open == 0 && len(reasons) > 0 {
+			directive = " # SKIP suppressed: " + tapDescription(strings.Join(reasons, "; "))
+		}
+		fmt.Fprintf(b, "%s %d - %s%s\n", status, i, desc, directive)
+		if len(res.Findings) > 0 {
+			tapFindings(b, res)
+		}
+		for _, w := range warns {
+			b.WriteString("# warn: " + strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(w) + "\n")
+		}
 	}
-	b.WriteString("# " + tapDescription(r.Summary.String()) + "\n")
-	return b.Flush()
+	return nil
+}
+
+func (t *tapStream) End(s Summary) error {
+	fmt.Fprintf(t.b, "1..%d\n", t.n)
+	t.b.WriteString("# " + tapDescription(s.String()) + "\n")
+	return t.b.Flush()
 }
 
 // tapFindings writes the YAML diagnostic block listing a document's findings.

@@ -20,21 +20,23 @@ type tapPoint struct {
 var tapPointLine = regexp.MustCompile(`^(not ok|ok) (\d+) - (.*)$`)
 
 // parseTAP splits TAP output into its plan and test points, failing on any
-// line it does not understand.
+// line it does not understand. The plan follows the test points (the report is written as its
+// results come), and is the line before the summary comment.
 func parseTAP(t *testing.T, out string) (plan int, points []tapPoint) {
 	t.Helper()
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if len(lines) < 2 || lines[0] != "TAP version 14" {
+	if len(lines) < 3 || lines[0] != "TAP version 14" {
 		t.Fatalf("no TAP 14 header: %q", out)
 	}
-	if !strings.HasPrefix(lines[1], "1..") {
-		t.Fatalf("no plan on line 2: %q", lines[1])
+	last := lines[len(lines)-2]
+	if !strings.HasPrefix(last, "1..") || !strings.HasPrefix(lines[len(lines)-1], "# ") {
+		t.Fatalf("no plan before the summary at the end: %q", last)
 	}
-	plan, err := strconv.Atoi(strings.TrimPrefix(lines[1], "1.."))
+	plan, err := strconv.Atoi(strings.TrimPrefix(last, "1.."))
 	if err != nil {
-		t.Fatalf("bad plan %q", lines[1])
+		t.Fatalf("bad plan %q", last)
 	}
-	for i := 2; i < len(lines); i++ {
+	for i := 1; i < len(lines)-2; i++ {
 		line := lines[i]
 		switch {
 		case tapPointLine.MatchString(line):

@@ -47,26 +47,39 @@ func (t textWriter) paint(code, s string) string {
 	return code + s + ansiReset
 }
 
-func (textReporter) Write(w io.Writer, r *Report, opts Options) error {
-	t := textWriter{Writer: bufio.NewWriter(w), color: opts.Color}
-	printed := false
-	for _, g := range groupByFile(r.Results) {
-		first := true
-		for _, res := range g.Results {
-			if !listed(res, opts.Verbose) {
-				continue
-			}
-			if first && printed {
-				t.WriteString("\n") // a blank line between files
-			}
-			first, printed = false, true
-			t.document(res)
-		}
+func (t textReporter) Write(w io.Writer, r *Report, opts Options) error {
+	return writeStream(t, w, r, opts)
+}
+
+// Stream writes the documents of each file as they come, a blank line between files.
+func (textReporter) Stream(w io.Writer, _ string, opts Options) Stream {
+	return &textStream{textWriter: textWriter{Writer: bufio.NewWriter(w), color: opts.Color}, verbose: opts.Verbose}
+}
+
+type textStream struct {
+	textWriter
+	verbose bool
+	printed bool   // a document has been written
+	file    string // the file of the last document written
+}
+
+func (t *textStream) Result(res Result) error {
+	if !listed(res, t.verbose) {
+		return nil
 	}
-	if printed {
+	if t.printed && res.File != t.file {
+		t.WriteString("\n") // a blank line between files
+	}
+	t.printed, t.file = true, res.File
+	t.document(res)
+	return nil
+}
+
+func (t *textStream) End(s Summary) error {
+	if t.printed {
 		t.WriteString("\n")
 	}
-	t.WriteString(t.summary(r.Summary) + "\n")
+	t.WriteString(t.summary(s) + "\n")
 	return t.Flush()
 }
 
