@@ -191,5 +191,9 @@ else := sprintf("container %q", [container])
 
 # ascii_lower maps A-Z to a-z and nothing else: the fold of an allow-list match of names that
 # Windows compares without regard to case (see nameComparison in the rule set). Deny-list matches
-# use regular expressions of explicit character classes instead.
-ascii_lower(s) := strings.replace_n({"A": "a", "B": "b", "C": "c", "D": "d", "E": "e", "F": "f", "G": "g", "H": "h", "I": "i", "J": "j", "K": "k", "L": "l", "M": "m", "N": "n", "O": "o", "P": "p", "Q": "q", "R": "r", "S": "s", "T": "t", "U": "u", "V": "v", "W": "w", "X": "x", "Y": "y", "Z": "z"}, s)
+# use regular expressions of explicit character classes instead. A name of ASCII characters only
+# (nearly every name) is folded by lower, which maps exactly A-Z there; any other goes through the
+# explicit map, since lower would fold non-ASCII letters too.
+ascii_lower(s) := lower(s) if regex.match(`^[\x00-\x7f]*$`, s)
+
+else := strings.replace_n({"A": "a", "B": "b", "C": "c", "D": "d", "E": "e", "F": "f", "G": "g", "H": "h", "I": "i", "J": "j", "K": "k", "L": "l", "M": "m", "N": "n", "O": "o", "P": "p", "Q": "q", "R": "r", "S": "s", "T": "t", "U": "u", "V": "v", "W": "w", "X": "x", "Y": "y", "Z": "z"}, s)
