@@ -9,8 +9,9 @@ import (
 	"io/fs"
 )
 
-//go:embed templates/*/constrainttemplate.yaml profiles/*/*.yaml
+//go:embed templates/*/constrainttemplate.yaml profiles/*/*.yaml combined/template/constrainttemplate.yaml combined/profiles/*/*.yaml
 var files embed.FS
 
-// FS returns templates/<rule>/constrainttemplate.yaml and profiles/<profile>/<rule>.yaml.
+// FS returns templates/<rule>/constrainttemplate.yaml and profiles/<profile>/<rule>.yaml, and the
+// combined form: combined/template/constrainttemplate.yaml and combined/profiles/<profile>/*.yaml.
 func FS() fs.FS { return files }

@@ -120,6 +120,11 @@ func Gatekeeper(s *spec.Spec) ([]File, error) {
 		}
 		add(path.Join("profiles", p.Name, "kustomization.yaml"), k)
 	}
+	combined, err := combinedFiles(s, lib)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, combined...)
 	expansions, err := expansionFile()
 	if err != nil {
 		return nil, err
@@ -204,10 +209,11 @@ import (
 	"io/fs"
 )
 
-//go:embed templates/*/constrainttemplate.yaml profiles/*/*.yaml
+//go:embed templates/*/constrainttemplate.yaml profiles/*/*.yaml combined/template/constrainttemplate.yaml combined/profiles/*/*.yaml
 var files embed.FS
 
-// FS returns templates/<rule>/constrainttemplate.yaml and profiles/<profile>/<rule>.yaml.
+// FS returns templates/<rule>/constrainttemplate.yaml and profiles/<profile>/<rule>.yaml, and the
+// combined form: combined/template/constrainttemplate.yaml and combined/profiles/<profile>/*.yaml.
 func FS() fs.FS { return files }
 `
 

@@ -56,15 +56,97 @@ func suiteProfile(s *spec.Spec, r *spec.Rule) string {
 	return first
 }
 
+// suiteForm is a form of the Gatekeeper policies that a gator suite tests: the per-rule templates
+// (gatekeeper/suite.yaml) or the combined template (gatekeeper/combined/suite.yaml).
+type suiteForm struct {
+	// dir is the suite's directory, relative to GatekeeperDir ("" or CombinedDir).
+	dir string
+	// template is the path of rule r's template, relative to dir.
+	template func(r *spec.Rule) string
+	// profileConstraint is the path of a Constraint of rule r with its default parameters,
+	// relative to dir, when the form ships one ("" otherwise: the suite writes its own).
+	profileConstraint func(profile string, r *spec.Rule) string
+	// constraint builds a deny Constraint of rule r alone with the given parameters.
+	constraint func(r *spec.Rule, profile, name string, params map[string]any) Constraint
+}
+
+// gatorForms are the two forms, each with its suite.
+func gatorForms(s *spec.Spec) []suiteForm {
+	return []suiteForm{
+		{
+			template:          TemplatePath,
+			profileConstraint: ConstraintPath,
+			constraint: func(r *spec.Rule, profile, name string, params map[string]any) Constraint {
+				c := NewConstraint(s, r, profile, "deny", params)
+				c.Metadata.Name = name
+				return c
+			},
+		},
+		{
+			dir:               CombinedDir,
+			template:          func(*spec.Rule) string { return path.Join("template", "constrainttemplate.yaml") },
+			profileConstraint: func(string, *spec.Rule) string { return "" },
+			constraint: func(r *spec.Rule, profile, name string, params map[string]any) Constraint {
+				return combinedConstraint(s, profile, name, "deny", map[string]any{r.ID: params})
+			},
+		},
+	}
+}
+
 func gatorSuiteFiles(s *spec.Spec) ([]File, error) {
+	var files []File
+	for _, form := range gatorForms(s) {
+		f, err := gatorSuiteOf(s, form)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f...)
+	}
+	return files, nil
+}
+
+// gatorSuiteOf writes a form's suite: every golden case of every rule, against a Constraint of that
+// rule alone (its profile's, or one with the case's parameters), and each rule's first disallowed
+// workloads with the ExpansionTemplates loaded.
+func gatorSuiteOf(s *spec.Spec, form suiteForm) ([]File, error) {
 	cases, err := Cases(s)
 	if err != nil {
 		return nil, err
 	}
 	var files []File
+	depth := 0 // of the suite's directory below GatekeeperDir
+	if form.dir != "" {
+		depth = 1 + strings.Count(form.dir, "/")
+	}
+	up := strings.Repeat("../", 1+depth) // from the suite's directory to the repository's root
+	rel := func(p string) string {       // a path relative to GatekeeperDir, from the suite's directory
+		return strings.Repeat("../", depth) + p
+	}
 	suite := gatorSuite{Kind: "Suite", APIVersion: "test.gatekeeper.sh/v1alpha1", Metadata: map[string]string{"name": s.Ruleset.Name}}
+	if form.dir != "" {
+		suite.Metadata["name"] = s.Ruleset.Name + "-" + path.Base(form.dir)
+	}
+	// constraintFor is the path (relative to the suite) of a Constraint of rule r alone with
+	// params (nil: the defaults), written when the form does not ship one.
+	constraintFor := func(r *spec.Rule, prof, name string, params map[string]any) (string, error) {
+		if params == nil {
+			if p := form.profileConstraint(prof, r); p != "" {
+				return p, nil
+			}
+			params = r.ParamDefaults()
+		}
+		con := form.constraint(r, prof, name, params)
+		y, err := marshalYAML(con, "metadata.creationTimestamp")
+		if err != nil {
+			return "", err
+		}
+		p := path.Join("tests", "constraints", name+".yaml")
+		files = append(files, File{Path: path.Join(GatekeeperDir, form.dir, p), Data: y})
+		return p, nil
+	}
 	type testKey struct{ rule, params string }
 	index := map[testKey]int{}
+	defaults := map[string]string{} // rule -> its default-parameter Constraint in this suite
 	for _, c := range cases {
 		r := s.RuleByID(c.Rule)
 		prof := suiteProfile(s, r)
@@ -75,30 +157,29 @@ func gatorSuiteFiles(s *spec.Spec) ([]File, error) {
 		key := testKey{c.Rule, string(pj)}
 		i, ok := index[key]
 		if !ok {
-			constraint := ConstraintPath(prof, r)
 			name := c.Rule
+			var params map[string]any
 			if len(c.Params) > 0 {
 				name = constraintName(c.Rule + "-" + c.Value)
-				params := r.ParamDefaults()
+				params = r.ParamDefaults()
 				for k, v := range c.Params {
 					params[k] = v
 				}
-				con := NewConstraint(s, r, prof, "deny", params)
-				con.Metadata.Name = name
-				y, err := marshalYAML(con, "metadata.creationTimestamp")
-				if err != nil {
-					return nil, err
-				}
-				constraint = path.Join("tests", "constraints", name+".yaml")
-				files = append(files, File{Path: path.Join(GatekeeperDir, constraint), Data: y})
+			}
+			constraint, err := constraintFor(r, prof, name, params)
+			if err != nil {
+				return nil, err
+			}
+			if params == nil {
+				defaults[r.ID] = constraint
 			}
 			i = len(suite.Tests)
 			index[key] = i
-			suite.Tests = append(suite.Tests, gatorTest{Name: name, Template: TemplatePath(r), Constraint: constraint})
+			suite.Tests = append(suite.Tests, gatorTest{Name: name, Template: form.template(r), Constraint: constraint})
 		}
 		assertions := caseAssertions(c)
 		t := &suite.Tests[i]
-		t.Cases = append(t.Cases, gatorCase{Name: strings.TrimPrefix(c.Name, c.Rule+"/"), Object: "../" + c.File, Assertions: assertions})
+		t.Cases = append(t.Cases, gatorCase{Name: strings.TrimPrefix(c.Name, c.Rule+"/"), Object: up + c.File, Assertions: assertions})
 		if c.Kind == "Pod" && c.Level == spec.LevelEphemeral {
 			review, err := ephemeralReview(c)
 			if err != nil {
@@ -108,9 +189,11 @@ func gatorSuiteFiles(s *spec.Spec) ([]File, error) {
 			if err != nil {
 				return nil, err
 			}
-			rel := path.Join("tests", "ephemeral-update", strings.TrimPrefix(c.File, GoldenDir+"/"))
-			files = append(files, File{Path: path.Join(GatekeeperDir, rel), Data: y})
-			t.Cases = append(t.Cases, gatorCase{Name: strings.TrimPrefix(c.Name, c.Rule+"/") + "-update", Object: rel, Assertions: assertions})
+			p := path.Join("tests", "ephemeral-update", strings.TrimPrefix(c.File, GoldenDir+"/"))
+			if form.dir == "" {
+				files = append(files, File{Path: path.Join(GatekeeperDir, p), Data: y})
+			}
+			t.Cases = append(t.Cases, gatorCase{Name: strings.TrimPrefix(c.Name, c.Rule+"/") + "-update", Object: rel(p), Assertions: assertions})
 		}
 	}
 	// With the ExpansionTemplates loaded, the workloads of each rule's first disallowed value (with
@@ -121,7 +204,14 @@ func gatorSuiteFiles(s *spec.Spec) ([]File, error) {
 		if prof == "" {
 			continue
 		}
-		t := gatorTest{Name: r.ID + "-with-expansion", Template: TemplatePath(r), Constraint: ConstraintPath(prof, r), Expansion: ExpansionPath}
+		constraint := defaults[r.ID]
+		if constraint == "" {
+			var err error
+			if constraint, err = constraintFor(r, prof, r.ID, nil); err != nil {
+				return nil, err
+			}
+		}
+		t := gatorTest{Name: r.ID + "-with-expansion", Template: form.template(r), Constraint: constraint, Expansion: rel(ExpansionPath)}
 		value := ""
 		for _, c := range cases {
 			if c.Rule != r.ID || c.Allowed || len(c.Params) > 0 || (value != "" && c.Value != value) {
@@ -131,7 +221,7 @@ func gatorSuiteFiles(s *spec.Spec) ([]File, error) {
 			if c.Kind == "Pod" {
 				continue
 			}
-			t.Cases = append(t.Cases, gatorCase{Name: strings.TrimPrefix(c.Name, c.Rule+"/"), Object: "../" + c.File, Assertions: caseAssertions(c)})
+			t.Cases = append(t.Cases, gatorCase{Name: strings.TrimPrefix(c.Name, c.Rule+"/"), Object: up + c.File, Assertions: caseAssertions(c)})
 		}
 		if len(t.Cases) > 0 {
 			suite.Tests = append(suite.Tests, t)
@@ -141,7 +231,7 @@ func gatorSuiteFiles(s *spec.Spec) ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
-	files = append(files, File{Path: path.Join(GatekeeperDir, "suite.yaml"), Data: y})
+	files = append(files, File{Path: path.Join(GatekeeperDir, form.dir, "suite.yaml"), Data: y})
 	return files, nil
 }
 

@@ -28,7 +28,7 @@ import (
 )
 
 // diffEngines are the hpguard engines compared; the first is the reference.
-var diffEngines = []string{"opa", "gatekeeper", "cel", "kyverno"}
+var diffEngines = []string{"opa", "gatekeeper", "gatekeeper-combined", "cel", "kyverno"}
 
 // diffFailClosed lists, by input name and engine, the inputs on which an engine cannot give the
 // reference engine's result by construction, with the cause. On those the engine must fail closed

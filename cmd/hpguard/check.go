@@ -109,7 +109,7 @@ func (p *checkParams) evalFlags(f *pflag.FlagSet) {
 	f.BoolVarP(&p.verbose, "verbose", "v", false, "also list skipped and clean documents")
 	f.BoolVarP(&p.quiet, "quiet", "q", false, "no progress output")
 	f.StringVar(&p.color, "color", p.color, "colour the text output: `WHEN` is auto, always or never")
-	f.StringVar(&p.engine, "engine", p.engine, "evaluation `ENGINE`: opa (the shipped Rego), gatekeeper (the shipped ConstraintTemplates and Constraints in Gatekeeper's engine), cel (the shipped ValidatingAdmissionPolicies in the API server's CEL machinery) or kyverno (the shipped Kyverno ValidatingPolicies, their CEL in the same machinery)")
+	f.StringVar(&p.engine, "engine", p.engine, "evaluation `ENGINE`: opa (the shipped Rego), gatekeeper (the shipped ConstraintTemplates and Constraints in Gatekeeper's engine), gatekeeper-combined (the shipped combined template, one query per profile and severity), cel (the shipped ValidatingAdmissionPolicies in the API server's CEL machinery) or kyverno (the shipped Kyverno ValidatingPolicies, their CEL in the same machinery)")
 	f.IntVar(&p.workers, "workers", 0, "`N` parallel evaluations (default: number of CPUs)")
 	f.StringVar(&p.configFile, "config", "", "configuration `FILE` (default: "+configFileName+" in the working directory or above it, up to the repository root)")
 	f.BoolVar(&p.noSuppressions, "no-suppressions", false, "report every finding as open, ignoring "+check.SuppressPrefix+"<rule-id> annotations (for audits)")

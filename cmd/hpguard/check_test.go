@@ -330,7 +330,7 @@ func TestCheckEnginesAgree(t *testing.T) {
 	}
 	for _, profile := range []string{"baseline", "hostprocess", "strict"} {
 		opa, _, codeOPA := run(t, "", "check", "-o", "json", "--profile", profile, "testdata/check", "../../examples")
-		for _, eng := range []string{"gatekeeper", "cel", "kyverno"} {
+		for _, eng := range []string{"gatekeeper", "gatekeeper-combined", "cel", "kyverno"} {
 			got, errOut, code := run(t, "", "check", "-o", "json", "--engine", eng, "--profile", profile, "testdata/check", "../../examples")
 			require.Equal(t, codeOPA, code, "%s %s: %s", eng, profile, errOut)
 			require.Equal(t, opa, got, "profile %s: %s and opa disagree", profile, eng)
@@ -338,7 +338,7 @@ func TestCheckEnginesAgree(t *testing.T) {
 	}
 	_, errOut, code := run(t, "", "check", "--engine", "kubewarden", "testdata/check")
 	require.Equal(t, 2, code)
-	require.Contains(t, errOut, `--engine: unknown engine "kubewarden" (valid: cel, gatekeeper, kyverno, opa)`)
+	require.Contains(t, errOut, `--engine: unknown engine "kubewarden" (valid: cel, gatekeeper, gatekeeper-combined, kyverno, opa)`)
 }
 
 // TestCheckEnginesValidateParamsAlike: every engine refuses bad parameters with the same message.

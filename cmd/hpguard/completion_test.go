@@ -44,8 +44,8 @@ func TestCompletion(t *testing.T) {
 	}{
 		{[]string{"check", "--profile", ""}, []string{"baseline", "hostprocess", "strict"}, noFiles},
 		{[]string{"audit", "--profile", ""}, []string{"baseline", "hostprocess", "strict"}, noFiles},
-		{[]string{"check", "--engine", ""}, []string{"cel", "gatekeeper", "kyverno", "opa"}, noFiles},
-		{[]string{"report", "--engines", ""}, []string{"cel", "gatekeeper", "kyverno", "opa"}, noFiles},
+		{[]string{"check", "--engine", ""}, []string{"cel", "gatekeeper", "gatekeeper-combined", "kyverno", "opa"}, noFiles},
+		{[]string{"report", "--engines", ""}, []string{"cel", "gatekeeper", "gatekeeper-combined", "kyverno", "opa"}, noFiles},
 		{[]string{"check", "-o", ""}, []string{"github", "json", "junit", "sarif", "tap", "text"}, noFiles},
 		{[]string{"rules", "-o", ""}, []string{"text", "json"}, noFiles},
 		{[]string{"check", "--fail-on", ""}, []string{"deny", "warn"}, noFiles},

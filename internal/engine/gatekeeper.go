@@ -37,7 +37,8 @@ const gatekeeperRuleAnnotation = "hpguard.dev/rule"
 type Gatekeeper struct {
 	client  *constraintclient.Client
 	Profile string
-	// Constraints are the loaded Constraints (parameters overridden), by rule id.
+	// Constraints are the loaded Constraints (parameters overridden), by rule id (with the combined
+	// template, the Constraint that lists the rule).
 	Constraints map[string]*unstructured.Unstructured
 }
 
@@ -46,6 +47,129 @@ func init() {
 		build: func(ctx context.Context, src Sources, profile string, params Params) (Evaluator, error) {
 			return evaluator(NewGatekeeper(ctx, src.Gatekeeper, profile, params))
 		}})
+	register(Kind{Name: "gatekeeper-combined", Title: "Gatekeeper, combined template", Shipped: "the shipped combined template",
+		build: func(ctx context.Context, src Sources, profile string, params Params) (Evaluator, error) {
+			return evaluator(NewGatekeeperCombined(ctx, src.Gatekeeper, profile, params))
+		}})
+}
+
+// combinedRulesParameter is the combined template's parameter listing the rules to evaluate
+// (generator.CombinedRulesParameter).
+const combinedRulesParameter = "rules"
+
+// NewGatekeeperCombined loads the combined form of gatekeeper/ (combined/template and the
+// profile's Constraints in combined/profiles/<profile>: one per severity, listing the rules of that
+// severity with their parameters) into a frameworks client as NewGatekeeper does, and overrides
+// the listed rules' parameters with params. Parameters are checked against the per-rule templates,
+// as NewGatekeeper checks them, so that both forms accept and refuse the same.
+func NewGatekeeperCombined(ctx context.Context, fsys fs.FS, profile string, params Params) (*Gatekeeper, error) {
+	tmpls, err := readTemplates(fsys)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range sortedKeys(params) {
+		t := tmpls[id]
+		if t == nil {
+			return nil, fmt.Errorf("%w: unknown rule %q (valid: %s)", ErrParams, id, strings.Join(sortedKeys(tmpls), ", "))
+		}
+		if err := checkParamNames(id, t.template, params[id]); err != nil {
+			return nil, err
+		}
+	}
+	dir := path.Join("combined", "profiles", profile)
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("unknown profile %q for the combined template: %w", profile, err)
+	}
+	b, err := fs.ReadFile(fsys, "combined/template/constrainttemplate.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("gatekeeper: %w", err)
+	}
+	ct, err := ParseConstraintTemplate(b)
+	if err != nil {
+		return nil, fmt.Errorf("gatekeeper: combined/template/constrainttemplate.yaml: %w", err)
+	}
+	c, err := newGatekeeperClient()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.AddTemplate(ctx, ct); err != nil {
+		return nil, fmt.Errorf("gatekeeper: combined template: %w", err)
+	}
+	g := &Gatekeeper{client: c, Profile: profile, Constraints: map[string]*unstructured.Unstructured{}}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || name == "kustomization.yaml" || !strings.HasSuffix(name, ".yaml") {
+			continue
+		}
+		u, err := readObject(fsys, path.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		rules, _, err := unstructured.NestedMap(u.Object, "spec", "parameters", combinedRulesParameter)
+		if err != nil || len(rules) == 0 {
+			return nil, fmt.Errorf("gatekeeper: %s/%s lists no rules (spec.parameters.%s)", dir, name, combinedRulesParameter)
+		}
+		overridden := false
+		for id, ps := range rules {
+			if g.Constraints[id] != nil {
+				return nil, fmt.Errorf("gatekeeper: %s/%s: rule %s is listed twice in the profile", dir, name, id)
+			}
+			g.Constraints[id] = u
+			over := params[id]
+			if len(over) == 0 {
+				continue
+			}
+			m, _ := ps.(map[string]any)
+			if m == nil {
+				m = map[string]any{}
+			}
+			for k, v := range over {
+				m[k] = toJSONValue(v)
+			}
+			rules[id] = m
+			overridden = true
+		}
+		if err := unstructured.SetNestedMap(u.Object, rules, "spec", "parameters", combinedRulesParameter); err != nil {
+			return nil, fmt.Errorf("gatekeeper: %s/%s: %w", dir, name, err)
+		}
+		if _, err := c.AddConstraint(ctx, u); err != nil {
+			if overridden {
+				return nil, fmt.Errorf("%w: %v", ErrParams, err)
+			}
+			return nil, fmt.Errorf("gatekeeper: constraint %s/%s: %w", dir, name, err)
+		}
+	}
+	if len(g.Constraints) == 0 {
+		return nil, fmt.Errorf("gatekeeper: profile %q has no combined constraints", profile)
+	}
+	for _, id := range sortedKeys(params) {
+		if g.Constraints[id] != nil || len(params[id]) == 0 {
+			continue
+		}
+		if err := validateOffProfile(ctx, tmpls[id], params[id]); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// newGatekeeperClient is a frameworks client with the Rego driver and Gatekeeper's Kubernetes
+// validation target, reviewing as GatekeeperEnforcementPoint.
+func newGatekeeperClient() (*constraintclient.Client, error) {
+	drv, err := rego.New()
+	if err != nil {
+		return nil, fmt.Errorf("gatekeeper: rego driver: %w", err)
+	}
+	c, err := constraintclient.NewClient(
+		constraintclient.Targets(&target.K8sValidationTarget{}),
+		constraintclient.Driver(drv),
+		constraintclient.EnforcementPoints(GatekeeperEnforcementPoint),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("gatekeeper: client: %w", err)
+	}
+	return c, nil
 }
 
 // NewGatekeeper loads templates/<rule>/constrainttemplate.yaml and profiles/<profile>/*.yaml from
@@ -67,17 +191,9 @@ func NewGatekeeper(ctx context.Context, fsys fs.FS, profile string, params Param
 		}
 		return nil, fmt.Errorf("unknown profile %q (valid: %s)", profile, strings.Join(names, ", "))
 	}
-	drv, err := rego.New()
+	c, err := newGatekeeperClient()
 	if err != nil {
-		return nil, fmt.Errorf("gatekeeper: rego driver: %w", err)
-	}
-	c, err := constraintclient.NewClient(
-		constraintclient.Targets(&target.K8sValidationTarget{}),
-		constraintclient.Driver(drv),
-		constraintclient.EnforcementPoints(GatekeeperEnforcementPoint),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("gatekeeper: client: %w", err)
+		return nil, err
 	}
 	g := &Gatekeeper{client: c, Profile: profile, Constraints: map[string]*unstructured.Unstructured{}}
 	for _, id := range sortedKeys(params) {

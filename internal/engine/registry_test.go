@@ -15,9 +15,9 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	require.Equal(t, []string{"cel", "gatekeeper", "kyverno", "opa"}, engine.Names())
+	require.Equal(t, []string{"cel", "gatekeeper", "gatekeeper-combined", "kyverno", "opa"}, engine.Names())
 	_, err := engine.Lookup("kubewarden")
-	require.EqualError(t, err, `unknown engine "kubewarden" (valid: cel, gatekeeper, kyverno, opa)`)
+	require.EqualError(t, err, `unknown engine "kubewarden" (valid: cel, gatekeeper, gatekeeper-combined, kyverno, opa)`)
 	opa, err := engine.Lookup("opa")
 	require.NoError(t, err)
 	require.Equal(t, "OPA", opa.Title)
