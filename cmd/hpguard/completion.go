@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hpguard/hpguard/internal/bundle"
+	"github.com/hpguard/hpguard/internal/diff"
 	"github.com/hpguard/hpguard/internal/engine"
 	"github.com/hpguard/hpguard/internal/report"
 	"github.com/hpguard/hpguard/internal/ruleset"
@@ -124,6 +125,8 @@ func registerCompletions(cmd *cobra.Command) {
 			complete("output", fixed(report.Names))
 		case slices.Contains([]string{"rules", "verify", "inspect"}, cmd.Name()):
 			complete("output", list("text", "json"))
+		case cmd.Name() == "diff":
+			complete("output", fixed(func() []string { return diff.Formats }))
 		case cmd.Name() == "report":
 			complete("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 				return []string{"html", "md"}, cobra.ShellCompDirectiveDefault

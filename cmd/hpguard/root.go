@@ -29,6 +29,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newVersionCmd(),
 		newDocsCmd(),
 		newBundleCmd(),
+		newDiffCmd(),
 	)
 	registerCompletions(root)
 	return root
