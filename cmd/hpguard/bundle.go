@@ -21,12 +21,12 @@ import (
 func newBundleCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bundle",
-		Short: "Build, verify and inspect the OPA bundle",
+		Short: "Build, verify, inspect, push and pull the OPA bundle",
 		Long: "bundle builds hpguard's OPA bundle (Rego v1 modules, data.json, .manifest from bundle.tar.gz.tmpl and,\n" +
 			"when signed, .signatures.json) reproducibly from the rule spec, verifies a signed bundle offline and\n" +
 			"describes a bundle.",
 	}
-	cmd.AddCommand(newBundleBuildCmd(), newBundleVerifyCmd(), newBundleInspectCmd())
+	cmd.AddCommand(newBundleBuildCmd(), newBundleVerifyCmd(), newBundleInspectCmd(), newBundlePushCmd(), newBundlePullCmd())
 	return cmd
 }
 

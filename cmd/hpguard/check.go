@@ -21,6 +21,7 @@ import (
 	"github.com/hpguard/hpguard/internal/check"
 	"github.com/hpguard/hpguard/internal/engine"
 	"github.com/hpguard/hpguard/internal/manifest"
+	"github.com/hpguard/hpguard/internal/oci"
 	"github.com/hpguard/hpguard/internal/report"
 	"github.com/hpguard/hpguard/internal/ruleset"
 	"github.com/hpguard/hpguard/kyverno"
@@ -100,7 +101,7 @@ func (p *checkParams) evalFlags(f *pflag.FlagSet) {
 	f.StringArrayVar(&p.reports, "report", nil, "also write a report to a file, as `FORMAT=FILE` (repeatable; e.g. sarif=hpguard.sarif), from the same run; written only when the run completes")
 	f.StringVar(&p.profile, "profile", "", "`PROFILE` to evaluate: baseline, hostprocess or strict (default: the ruleset's default, hostprocess)")
 	f.StringVar(&p.policyDir, "policy", "", "`DIR` of Rego produced by hpguard generate (default: the embedded policies)")
-	f.StringVar(&p.bundleFile, "bundle", "", "evaluate this OPA bundle `FILE` (built by hpguard bundle build) instead of the embedded one")
+	f.StringVar(&p.bundleFile, "bundle", "", "evaluate this OPA bundle `FILE` (built by hpguard bundle build), or oci://REF to pull it from a registry, instead of the embedded one")
 	f.StringVar(&p.keyFile, "verification-key", "", "PEM public key `FILE`: the bundle must be signed with it and untampered")
 	f.StringVar(&p.specDir, "spec", "", "compile the policies from this spec `DIR` in memory (see hpguard init)")
 	f.StringVar(&p.paramsFile, "params", "", "YAML `FILE` of rule parameters: {rule-id: {parameter: value}}")
@@ -129,6 +130,9 @@ func policySource(specDir, policyDir, bundleFile, keyFile string) (*engine.Polic
 	}
 	if keyFile != "" && bundleFile == "" {
 		return nil, fmt.Errorf("--verification-key needs --bundle")
+	}
+	if ref, ok := oci.TrimScheme(bundleFile); ok {
+		return loadOCIBundle(context.Background(), ref, keyFile)
 	}
 	if bundleFile != "" {
 		return bundle.LoadFile(bundleFile, keyFile)

@@ -114,6 +114,7 @@ func registerCompletions(cmd *cobra.Command) {
 	files("signing-key", "pem", "key")
 	files("bundle", "gz", "tgz")
 	files("kubeconfig")
+	files("registry-config", "json")
 	files("helm-chart")
 	dirs("spec")
 	dirs("policy")

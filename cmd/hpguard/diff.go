@@ -20,6 +20,7 @@ import (
 	"github.com/hpguard/hpguard/internal/diff"
 	"github.com/hpguard/hpguard/internal/engine"
 	"github.com/hpguard/hpguard/internal/manifest"
+	"github.com/hpguard/hpguard/internal/oci"
 	"github.com/hpguard/hpguard/internal/report"
 )
 
@@ -42,8 +43,8 @@ func newDiffCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "diff OLD NEW [PATH... | -]",
 		Short: "Say what a new revision of the policies changes, in the rules and on your workloads",
-		Long: "diff compares two revisions of the policies. OLD and NEW are each a bundle file (signed or not; verified\n" +
-			"when --verification-key is given), a spec directory, a directory of generated policies, or a git\n" +
+		Long: "diff compares two revisions of the policies. OLD and NEW are each a bundle file or oci://REF (signed or not;\n" +
+			"verified with --verification-key), a spec directory, a directory of generated policies, or a git\n" +
 			"revision of the spec: REV names policies/spec at REV in the repository of the working directory,\n" +
 			"REV:DIR another spec directory at REV. It reports rules added and removed, severity changes per\n" +
 			"profile, parameter schema and default changes, golden values added and removed, and changed Rego\n" +
@@ -179,6 +180,9 @@ func loadSide(ctx context.Context, arg, keyFile string) (diff.Side, error) {
 }
 
 func loadRevision(ctx context.Context, arg, keyFile string) (*engine.Policy, error) {
+	if ref, ok := oci.TrimScheme(arg); ok {
+		return loadOCIBundle(ctx, ref, keyFile)
+	}
 	st, err := os.Stat(arg)
 	switch {
 	case err == nil && !st.IsDir():

@@ -31,7 +31,11 @@ func specRevisions(t *testing.T, dir string) (oldDir, newDir string) {
 	require.NoError(t, os.CopyFS(newDir, src))
 	_, errOut, code := run(t, "", "new", "rule", newRuleID, "--spec", newDir)
 	require.Equal(t, 0, code, errOut)
-	edit(t, filepath.Join(newDir, "rules", newRuleID+".yaml"), "name: exemptImages", "    default: []\n", "    default: [\"registry.k8s.io/*\"]\n")
+	rule := filepath.Join(newDir, "rules", newRuleID+".yaml")
+	edit(t, rule, "name: exemptImages", "    default: []\n", "    default: [\"registry.k8s.io/*\"]\n")
+	edit(t, rule, "id: ", "title: No HostProcess containers (Pod Security baseline)", "title: HostProcess images come from registry.k8s.io")
+	edit(t, rule, "forbidden: ", "HostProcess containers are not allowed by this profile (Pod Security baseline); remove it, or exempt the namespace, service account or image",
+		"HostProcess containers must run images from registry.k8s.io; use one, or exempt the namespace, service account or image")
 	edit(t, filepath.Join(newDir, "ruleset.yaml"), "- name: hostprocess", "      resource-limits-set: warn\n",
 		"      resource-limits-set: deny\n      "+newRuleID+": deny\n")
 	edit(t, filepath.Join(newDir, "rules", "hostprocess-disallowed.yaml"), "name: exemptNamespaces", "    default: []\n", "    default: [kube-system]\n")
@@ -286,4 +290,30 @@ func repackChanged(t *testing.T, data []byte) []byte {
 	})
 	require.True(t, edited, "the bundle holds rules/resource_limits_set.rego")
 	return out
+}
+
+// TestREADMEDiffExample keeps the README's diff example true: it is what `hpguard diff old new
+// examples/` prints for the two revisions of TestDiffSpecRevisions.
+func TestREADMEDiffExample(t *testing.T) {
+	readme, err := filepath.Abs("../../README.md")
+	require.NoError(t, err)
+	b, err := os.ReadFile(readme)
+	require.NoError(t, err)
+	const start, end = "<!-- diff-example:start -->\n```text\n", "```\n<!-- diff-example:end -->"
+	i, j := strings.Index(string(b), start), strings.Index(string(b), end)
+	require.True(t, i >= 0 && j > i, "README has the diff example block")
+	block := string(b)[i+len(start) : j]
+
+	dir := t.TempDir()
+	specRevisions(t, dir)
+	require.NoError(t, os.CopyFS(filepath.Join(dir, "examples"), os.DirFS("../../examples")))
+	t.Chdir(dir)
+	out, errOut, code := run(t, "", "diff", "old", "new", "examples/")
+	require.Equal(t, 1, code, errOut)
+	if *update {
+		text := string(b)[:i+len(start)] + out + string(b)[j:]
+		require.NoError(t, os.WriteFile(readme, []byte(text), 0o644))
+		return
+	}
+	require.Equal(t, block, out, "README's diff example is out of date: run go test ./cmd/hpguard -run TestREADMEDiffExample -update")
 }

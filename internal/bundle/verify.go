@@ -372,3 +372,17 @@ func inspect(data []byte) (*Info, []archiveEntry, error) {
 	}
 	return info, entries, nil
 }
+
+// Files returns the files of a bundle archive, in archive order, with paths without a leading
+// "/" (regular files with clean, unique names only; anything else is an error).
+func Files(data []byte) ([]File, error) {
+	entries, err := readArchive(data)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]File, len(entries))
+	for i, e := range entries {
+		out[i] = File{Path: e.name, Data: e.data}
+	}
+	return out, nil
+}

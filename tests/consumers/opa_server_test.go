@@ -87,7 +87,6 @@ func freePort(t *testing.T) int {
 
 // startOPA runs the pinned `opa run --server` with the bundle service and signature verification.
 func startOPA(t *testing.T, opa, serviceURL string, pubPEM []byte) *opaServer {
-	dir := t.TempDir()
 	cfg := map[string]any{
 		"services": map[string]any{"bundle-service": map[string]any{"url": serviceURL}},
 		"bundles": map[string]any{"hpguard": map[string]any{
@@ -98,6 +97,12 @@ func startOPA(t *testing.T, opa, serviceURL string, pubPEM []byte) *opaServer {
 		}},
 		"keys": map[string]any{bundle.DefaultKeyID: map[string]any{"algorithm": "RS256", "key": string(pubPEM)}},
 	}
+	return startOPAConfig(t, opa, cfg)
+}
+
+// startOPAConfig runs the pinned `opa run --server` with the configuration cfg.
+func startOPAConfig(t *testing.T, opa string, cfg map[string]any) *opaServer {
+	dir := t.TempDir()
 	b, err := json.Marshal(cfg)
 	require.NoError(t, err)
 	cfgFile := filepath.Join(dir, "opa.json")
@@ -240,66 +245,7 @@ func TestOPAServerBundle(t *testing.T) {
 	ref := newReference(t)
 	cases := loadCases(t)
 	profs := profiles(t, ref)
-	type job struct {
-		profile string
-		c       golden.Case
-	}
-	jobs := make(chan job)
-	var mu sync.Mutex
-	var mismatches []string
-	var compared, withFindings, withParams, opaTime, refTime atomic.Int64
-	var wg sync.WaitGroup
-	ctx := context.Background()
-	decStart := time.Now()
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				t0 := time.Now()
-				got, err := o.decision(j.profile, j.c)
-				t1 := time.Now()
-				var want []finding
-				if err == nil {
-					want, err = ref.findings(ctx, j.profile, j.c)
-				}
-				opaTime.Add(int64(t1.Sub(t0)))
-				refTime.Add(int64(time.Since(t1)))
-				mu.Lock()
-				switch {
-				case err != nil:
-					mismatches = append(mismatches, fmt.Sprintf("%s %s: %v", j.profile, j.c.Name, err))
-				case fmt.Sprint(got) != fmt.Sprint(want):
-					mismatches = append(mismatches, fmt.Sprintf("%s %s:\n  opa:     %v\n  hpguard: %v", j.profile, j.c.Name, got, want))
-				}
-				mu.Unlock()
-				compared.Add(1)
-				if len(want) > 0 {
-					withFindings.Add(1)
-				}
-				if len(j.c.Params) > 0 {
-					withParams.Add(1)
-				}
-			}
-		}()
-	}
-	for _, p := range profs {
-		for _, c := range cases {
-			jobs <- job{p, c}
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	decisions := time.Since(decStart)
-	if len(mismatches) > 10 {
-		mismatches = append(mismatches[:10], fmt.Sprintf("... and %d more", len(mismatches)-10))
-	}
-	require.Empty(t, mismatches, "opa server decisions differ from hpguard")
-	require.EqualValues(t, len(cases)*len(profs), compared.Load())
-	t.Logf("compared %d decisions (%d golden cases x %d profiles; %d with findings, %d via the query API with parameters) in %s "+
-		"(8 in flight; summed request time: opa %s, hpguard %s)",
-		compared.Load(), len(cases), len(profs), withFindings.Load(), withParams.Load(), decisions.Round(time.Millisecond),
-		time.Duration(opaTime.Load()).Round(time.Millisecond), time.Duration(refTime.Load()).Round(time.Millisecond))
+	compareDecisions(t, o, ref, cases, profs)
 
 	// Tampered bundles: hpguard's verify refuses them and OPA refuses to activate them, keeping the
 	// verified revision.
@@ -416,4 +362,69 @@ func gunzip(t *testing.T, data []byte) []byte {
 	out, err := io.ReadAll(zr)
 	require.NoError(t, err)
 	return out
+}
+
+// compareDecisions asks the OPA server for every golden case under every profile, 8 requests in
+// flight, and requires its findings to equal hpguard's.
+func compareDecisions(t *testing.T, o *opaServer, ref *reference, cases []golden.Case, profs []string) {
+	type job struct {
+		profile string
+		c       golden.Case
+	}
+	jobs := make(chan job)
+	var mu sync.Mutex
+	var mismatches []string
+	var compared, withFindings, withParams, opaTime, refTime atomic.Int64
+	var wg sync.WaitGroup
+	ctx := context.Background()
+	decStart := time.Now()
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				t0 := time.Now()
+				got, err := o.decision(j.profile, j.c)
+				t1 := time.Now()
+				var want []finding
+				if err == nil {
+					want, err = ref.findings(ctx, j.profile, j.c)
+				}
+				opaTime.Add(int64(t1.Sub(t0)))
+				refTime.Add(int64(time.Since(t1)))
+				mu.Lock()
+				switch {
+				case err != nil:
+					mismatches = append(mismatches, fmt.Sprintf("%s %s: %v", j.profile, j.c.Name, err))
+				case fmt.Sprint(got) != fmt.Sprint(want):
+					mismatches = append(mismatches, fmt.Sprintf("%s %s:\n  opa:     %v\n  hpguard: %v", j.profile, j.c.Name, got, want))
+				}
+				mu.Unlock()
+				compared.Add(1)
+				if len(want) > 0 {
+					withFindings.Add(1)
+				}
+				if len(j.c.Params) > 0 {
+					withParams.Add(1)
+				}
+			}
+		}()
+	}
+	for _, p := range profs {
+		for _, c := range cases {
+			jobs <- job{p, c}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	decisions := time.Since(decStart)
+	if len(mismatches) > 10 {
+		mismatches = append(mismatches[:10], fmt.Sprintf("... and %d more", len(mismatches)-10))
+	}
+	require.Empty(t, mismatches, "opa server decisions differ from hpguard")
+	require.EqualValues(t, len(cases)*len(profs), compared.Load())
+	t.Logf("compared %d decisions (%d golden cases x %d profiles; %d with findings, %d via the query API with parameters) in %s "+
+		"(8 in flight; summed request time: opa %s, hpguard %s)",
+		compared.Load(), len(cases), len(profs), withFindings.Load(), withParams.Load(), decisions.Round(time.Millisecond),
+		time.Duration(opaTime.Load()).Round(time.Millisecond), time.Duration(refTime.Load()).Round(time.Millisecond))
 }
