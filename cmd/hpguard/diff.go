@@ -141,8 +141,9 @@ func runDiff(ctx context.Context, p diffParams, args []string, stdin io.Reader, 
 		if err := d.CompareVerdicts(reports[0], reports[1]); err != nil {
 			return err
 		}
-		if check.EmptyRun(reports[1]) {
+		if check.EmptyRun(reports[1]) && d.Summary.Errors == 0 {
 			d.Summary.Errors++
+			d.Problems = append(d.Problems, "no document to check in "+strings.Join(paths, " "))
 		}
 	}
 	if err := diff.Write(stdout, p.output, d); err != nil {
@@ -150,7 +151,7 @@ func runDiff(ctx context.Context, p diffParams, args []string, stdin io.Reader, 
 	}
 	switch {
 	case d.Summary.Errors > 0:
-		return &exitError{code: exitError2, err: fmt.Errorf("%d documents could not be read or evaluated; run hpguard check on them to see why", d.Summary.Errors)}
+		return &exitError{code: exitError2, err: fmt.Errorf("%s could not be read or evaluated (listed in the report): no verdict is known for them", plural(d.Summary.Errors, "input"))}
 	case d.VerdictsChange():
 		return &exitError{code: 1}
 	}
@@ -302,4 +303,12 @@ func untar(data []byte, dir string) error {
 			return err
 		}
 	}
+}
+
+// plural is "1 thing" or "N things".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

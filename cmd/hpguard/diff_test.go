@@ -272,9 +272,10 @@ func TestDiffSources(t *testing.T) {
 	_, errOut, code = run(t, "", "diff", oldDir, newDir)
 	require.Equal(t, 0, code, errOut)
 	// An input that cannot be read fails closed.
-	_, errOut, code = run(t, "", "diff", oldDir, newDir, filepath.Join(dir, "missing.yaml"))
+	out, errOut, code := run(t, "", "diff", oldDir, newDir, examples, filepath.Join(dir, "missing.yaml"))
 	require.Equal(t, 2, code)
-	require.Contains(t, errOut, "could not be read")
+	require.Contains(t, errOut, "1 input could not be read")
+	require.Contains(t, out, "missing.yaml", "the report names the input")
 }
 
 // repackChanged weakens one rule of a bundle, keeping its signature.

@@ -38,9 +38,9 @@ type Diff struct {
 	// Verdicts are the verdict changes per workload and rule, in input order (nil when no
 	// manifest was given).
 	Verdicts []Verdict `json:"verdicts"`
-	// Workloads counts the workloads evaluated under both revisions; Errors the inputs that
-	// could not be read or evaluated.
-	Summary Summary `json:"summary"`
+	// Problems are the documents that could not be read or evaluated, with why.
+	Problems []string `json:"problems,omitempty"`
+	Summary  Summary  `json:"summary"`
 	// Manifests is whether manifests were evaluated.
 	Manifests bool `json:"-"`
 }
@@ -350,6 +350,12 @@ func (d *Diff) CompareVerdicts(old, new *report.Report) error {
 		}
 		if or.Status == report.StatusError || nr.Status == report.StatusError {
 			d.Summary.Errors++
+			for _, r := range []report.Result{or, nr} {
+				if r.Status == report.StatusError {
+					d.Problems = append(d.Problems, fmt.Sprintf("%s:%d: %s", r.File, r.Line, r.Error))
+					break
+				}
+			}
 			continue
 		}
 		if nr.Status == report.StatusSkipped && or.Status == report.StatusSkipped {

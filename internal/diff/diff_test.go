@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpguard/hpguard/internal/report"
+	"github.com/hpguard/hpguard/internal/ruleset"
 )
 
 func TestChange(t *testing.T) {
@@ -44,4 +45,14 @@ func TestCompareVerdictsRefusesDifferentInputs(t *testing.T) {
 	require.Error(t, err)
 	err = d.CompareVerdicts(&report.Report{Results: []report.Result{{File: "a", Document: 1}}}, &report.Report{Results: []report.Result{{File: "b", Document: 1}}})
 	require.Error(t, err)
+}
+
+func TestGolden(t *testing.T) {
+	old := []ruleset.Value{{Name: "a", At: []string{"x"}}, {Name: "b"}, {Name: "c", Patch: map[string]any{"k": 1}}}
+	new := []ruleset.Value{{Name: "a", At: []string{"x"}}, {Name: "c", Patch: map[string]any{"k": 2}}, {Name: "d"}}
+	require.Equal(t, []GoldenChange{
+		{Rule: "r", List: "allowed", Name: "b", Change: "removed"},
+		{Rule: "r", List: "allowed", Name: "c", Change: "changed"},
+		{Rule: "r", List: "allowed", Name: "d", Change: "added"},
+	}, golden("r", "allowed", old, new))
 }

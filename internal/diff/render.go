@@ -97,6 +97,12 @@ func writeText(w io.Writer, d *Diff) error {
 			}
 		}
 	}
+	if len(d.Problems) > 0 {
+		e.printf("\nCould not be read or evaluated\n")
+		for _, p := range d.Problems {
+			e.printf("  %s\n", p)
+		}
+	}
 	e.printf("\n%s\n", summaryLine(d))
 	return e.err
 }
@@ -146,6 +152,12 @@ func writeMarkdown(w io.Writer, d *Diff) error {
 		e.printf("\n#### Rego\n\n| module | rule | change |\n|---|---|---|\n")
 		for _, m := range r.Rego {
 			e.printf("| `%s` | %s | %s |\n", m.Module, code(m.Rule), m.Change)
+		}
+	}
+	if len(d.Problems) > 0 {
+		e.printf("\n#### Could not be read or evaluated\n\n")
+		for _, p := range d.Problems {
+			e.printf("- %s\n", md(p))
 		}
 	}
 	if d.Manifests {
