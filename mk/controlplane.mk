@@ -13,10 +13,12 @@
 #   - TestGatekeeper: builds Gatekeeper's manager at the version in hpguard's go.mod into
 #     .bin/gatekeeper-<version>/ (GATEKEEPER_BIN_DIR=<dir> uses a prebuilt one), runs it out of cluster
 #     against the control plane with its webhook on loopback TLS, once per Gatekeeper engine (CEL, its
-#     default, and Rego; HPGUARD_GATEKEEPER_ENGINE=cel|rego runs one), installs the templates and the
-#     hostprocess Constraints with the README's gatekeeper-install lines and compares admission verdicts
-#     and messages (CREATE, UPDATE, ephemeral containers) with `hpguard check --engine gatekeeper`, and
-#     the violations its audit writes into the Constraints' status with `hpguard audit`.
+#     default, and Rego) for the per-rule templates and once for the combined template
+#     (HPGUARD_GATEKEEPER_ENGINE=cel|rego|combined runs one), installs the templates and the
+#     hostprocess Constraints with the README's gatekeeper-install (gatekeeper-combined-install) lines
+#     and compares admission verdicts and messages (CREATE, UPDATE, ephemeral containers) with
+#     `hpguard check --engine gatekeeper` (gatekeeper-combined), and the violations its audit writes
+#     into the Constraints' status with `hpguard audit`.
 #
 # Time on 2 cores: cold (empty GOCACHE, modules downloaded), about 1 minute for the test binary (etcd is
 # compiled into it), 5 minutes for kube-apiserver and kubectl, 4 for Gatekeeper's manager; with a warm
@@ -34,7 +36,7 @@ controlplane-test: ## Build kube-apiserver and kubectl, start a local control pl
 
 TEST_TARGETS += controlplane-test
 
-# Only the Gatekeeper part (HPGUARD_GATEKEEPER_ENGINE=cel|rego: one of its engines).
+# Only the Gatekeeper part (HPGUARD_GATEKEEPER_ENGINE=cel|rego|combined: one of its forms).
 .PHONY: gatekeeper-live-test
 gatekeeper-live-test: ## Gatekeeper's manager against a local control plane: admission and audit (part of controlplane-test)
 	cd tests/controlplane && $(GO) test -mod=mod -count=1 -v -timeout $(CONTROLPLANE_TIMEOUT) -run TestGatekeeper .

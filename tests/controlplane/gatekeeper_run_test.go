@@ -148,14 +148,15 @@ webhooks:
 `
 
 // gatekeeperInstall is how the README says to install a profile's Gatekeeper templates and
-// Constraints: the lines of the block after its "gatekeeper-install" marker, with the profile's name
+// Constraints: the lines of the block after its marker (gatekeeper-install, or
+// gatekeeper-combined-install for the combined template), with the profile's name
 // put in place of hostprocess. Each is run verbatim by a shell (the lines quote a jsonpath).
-func gatekeeperInstall(t *testing.T, root, profile string) []string {
+func gatekeeperInstall(t *testing.T, root, marker, profile string) []string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(root, "README.md"))
 	require.NoError(t, err)
-	_, after, ok := strings.Cut(string(b), "<!-- gatekeeper-install")
-	require.True(t, ok, "README.md has no gatekeeper-install block")
+	_, after, ok := strings.Cut(string(b), "<!-- "+marker+":")
+	require.True(t, ok, "README.md has no %s block", marker)
 	_, after, ok = strings.Cut(after, "```sh\n")
 	require.True(t, ok)
 	block, _, ok := strings.Cut(after, "```")
@@ -167,7 +168,8 @@ func gatekeeperInstall(t *testing.T, root, profile string) []string {
 			continue
 		}
 		require.True(t, strings.HasPrefix(line, "kubectl "), "README install line %q", line)
-		lines = append(lines, strings.ReplaceAll(line, "gatekeeper/profiles/hostprocess", "gatekeeper/profiles/"+profile))
+		line = strings.ReplaceAll(line, "gatekeeper/profiles/hostprocess", "gatekeeper/profiles/"+profile)
+		lines = append(lines, strings.ReplaceAll(line, "gatekeeper/combined/profiles/hostprocess", "gatekeeper/combined/profiles/"+profile))
 	}
 	require.Len(t, lines, 4, "README install lines")
 	return lines

@@ -31,15 +31,52 @@ import (
 // gatekeeperProfile is the profile installed and compared.
 const gatekeeperProfile = "hostprocess"
 
-// gatekeeperEngines are Gatekeeper's two ways of evaluating the templates: each carries the rule in
-// CEL (a K8sNativeValidation block, which Gatekeeper prefers, its default) and in Rego (what it runs
-// with its CEL engine off). HPGUARD_GATEKEEPER_ENGINE=cel or rego runs one of them.
-var gatekeeperEngines = []struct {
-	name  string
-	flags []string
-}{
-	{"cel", nil},
-	{"rego", []string{"--enable-k8s-native-validation=false"}},
+// gatekeeperEngines are Gatekeeper's two ways of evaluating the per-rule templates, and the combined
+// template: each per-rule template carries the rule in CEL (a K8sNativeValidation block, which
+// Gatekeeper prefers, its default) and in Rego (what it runs with its CEL engine off); the combined
+// template (gatekeeper/combined/) carries Rego only, one Constraint per profile and severity.
+// HPGUARD_GATEKEEPER_ENGINE=cel, rego or combined runs one of them.
+var gatekeeperEngines = []gkForm{
+	{name: "cel", engine: "gatekeeper", install: "gatekeeper-install"},
+	{name: "rego", engine: "gatekeeper", install: "gatekeeper-install", flags: []string{"--enable-k8s-native-validation=false"}},
+	{name: "combined", engine: "gatekeeper-combined", install: "gatekeeper-combined-install"},
+}
+
+// gkForm is one way of running hpguard in Gatekeeper: the manager's flags, the README block that
+// installs it, and the hpguard engine that evaluates the same artifacts.
+type gkForm struct {
+	name    string
+	flags   []string
+	install string
+	engine  string
+}
+
+// combined reports whether the form is the combined template, whose Constraints are named
+// <profile>-deny and <profile>-warn rather than by rule.
+func (f gkForm) combined() bool { return f.engine == "gatekeeper-combined" }
+
+// byConstraint keys hpguard's verdicts as Gatekeeper reports them for the form: by rule for the
+// per-rule templates, by the profile's deny or warn Constraint for the combined template.
+func (f gkForm) byConstraint(vs map[string]gkVerdict) map[string]gkVerdict {
+	if !f.combined() {
+		return vs
+	}
+	out := make(map[string]gkVerdict, len(vs))
+	for k, v := range vs {
+		w := gkVerdict{Outcome: v.Outcome, Detail: v.Detail}
+		for _, rule := range slices.Sorted(maps.Keys(v.Denied)) {
+			for _, m := range v.Denied[rule] {
+				add(&w.Denied, gatekeeperProfile+"-deny", m)
+			}
+		}
+		for _, rule := range slices.Sorted(maps.Keys(v.Warned)) {
+			for _, m := range v.Warned[rule] {
+				add(&w.Warned, gatekeeperProfile+"-warn", m)
+			}
+		}
+		out[k] = w
+	}
+	return out
 }
 
 // TestGatekeeper runs Gatekeeper's manager, at the version in hpguard's go.mod, against a real
@@ -60,26 +97,26 @@ func TestGatekeeper(t *testing.T) {
 	for i, gc := range cases {
 		files[i] = gc.File
 	}
-	want := hpguardFindings(t, bin, root, append([]string{"check", "--engine", "gatekeeper", "--profile", gatekeeperProfile}, files...)...)
-	for _, f := range files {
-		require.Contains(t, want, f, "hpguard reported nothing for the file")
-	}
 	only := os.Getenv("HPGUARD_GATEKEEPER_ENGINE")
-	for _, engine := range gatekeeperEngines {
-		if only != "" && only != engine.name {
+	for _, form := range gatekeeperEngines {
+		if only != "" && only != form.name {
 			continue
 		}
-		t.Run(engine.name, func(t *testing.T) {
-			testGatekeeper(t, engine.flags, bin, cases, want)
+		want := hpguardFindings(t, bin, root, append([]string{"check", "--engine", form.engine, "--profile", gatekeeperProfile}, files...)...)
+		for _, f := range files {
+			require.Contains(t, want, f, "hpguard reported nothing for the file")
+		}
+		t.Run(form.name, func(t *testing.T) {
+			testGatekeeper(t, form, bin, cases, form.byConstraint(want))
 		})
 	}
 }
 
 // testGatekeeper is TestGatekeeper for one engine: a control plane and a manager of its own.
-func testGatekeeper(t *testing.T, flags []string, bin string, cases []goldenCase, want map[string]gkVerdict) {
+func testGatekeeper(t *testing.T, form gkForm, bin string, cases []goldenCase, want map[string]gkVerdict) {
 	start := time.Now()
 	c := startControlPlane(t)
-	g := startGatekeeper(t, c, flags...)
+	g := startGatekeeper(t, c, form.flags...)
 	t.Logf("Gatekeeper %s ready in %s, %s after the control plane", g.build.version, g.ready.Round(time.Millisecond),
 		time.Since(start).Round(time.Millisecond))
 	api := newGKClient(t, c)
@@ -144,7 +181,7 @@ func testGatekeeper(t *testing.T, flags []string, bin string, cases []goldenCase
 
 	// The README's install lines, verbatim: the templates, the wait, the Constraints.
 	installStart := time.Now()
-	for _, line := range gatekeeperInstall(t, c.root, gatekeeperProfile) {
+	for _, line := range gatekeeperInstall(t, c.root, form.install, gatekeeperProfile) {
 		lineStart := time.Now()
 		out, err := c.shell(line)
 		require.NoError(t, err, "%s:\n%s\nmanager log:\n%s", line, out, tail(g.log, 40))
@@ -248,7 +285,7 @@ func testGatekeeper(t *testing.T, flags []string, bin string, cases []goldenCase
 
 	// Audit: Gatekeeper's verdict on the objects that existed before the Constraints, in the
 	// Constraints' status, against hpguard audit on the same objects.
-	auditWant := auditFindings(t, bin, c)
+	auditWant := form.byConstraint(auditFindings(t, bin, c, form.engine))
 	auditStart := time.Now()
 	var diff []string
 	var total int
@@ -636,11 +673,11 @@ func hpguardFindings(t *testing.T, bin, root string, args ...string) map[string]
 	return verdicts
 }
 
-// auditFindings runs `hpguard audit --engine gatekeeper` on every namespace of the cluster and
+// auditFindings runs `hpguard audit --engine <engine>` on every namespace of the cluster and
 // returns the findings by object, "<Kind> <namespace>/<name>".
-func auditFindings(t *testing.T, bin string, c *cluster) map[string]gkVerdict {
+func auditFindings(t *testing.T, bin string, c *cluster, engine string) map[string]gkVerdict {
 	t.Helper()
-	byPath := hpguardFindings(t, bin, c.root, "audit", "--engine", "gatekeeper", "--profile", gatekeeperProfile,
+	byPath := hpguardFindings(t, bin, c.root, "audit", "--engine", engine, "--profile", gatekeeperProfile,
 		"--kubeconfig", c.kubeconfig, "-A")
 	out := map[string]gkVerdict{}
 	for p, v := range byPath {
