@@ -24,7 +24,7 @@
 # compiled into it), 5 minutes for kube-apiserver and kubectl, 4 for Gatekeeper's manager; with a warm
 # GOCACHE, 9 s and 8 s to link them again; the API server is ready about 3 s after it starts; the run,
 # binaries built, about 8 minutes (the VAP comparison, 3 profiles x 2,014 objects x 2 engines, about 5
-# of them; Gatekeeper 2.5 for both engines; audit 30 s).
+# of them; Gatekeeper about 4 for its three forms; audit 30 s).
 # CONTROLPLANE_BIN_DIR=<dir> uses prebuilt kube-apiserver and kubectl instead; HPGUARD_KEEP_LOGS=<dir>
 # keeps the logs of kube-apiserver and Gatekeeper's manager of a failed test.
 #
