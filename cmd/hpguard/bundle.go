@@ -100,16 +100,7 @@ func runBundleBuild(_ context.Context, p bundleBuildParams, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	if p.output == "-" {
-		_, err = stdout.Write(data)
-		return err
-	}
-	if dir := filepath.Dir(p.output); dir != "." {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-	}
-	if err := os.WriteFile(p.output, data, 0o644); err != nil {
+	if err := writeBundle(p.output, data, stdout); err != nil || p.output == "-" {
 		return err
 	}
 	info, err := bundle.Inspect(data, nil)
@@ -307,4 +298,18 @@ func printInspect(w io.Writer, file string, info *bundle.Info) {
 	for _, f := range info.Files {
 		fmt.Fprintf(w, "  %-36s %7d  sha256:%s\n", f.Name, f.Size, f.SHA256)
 	}
+}
+
+// writeBundle writes a bundle to file, creating its directory, or to stdout when file is "-".
+func writeBundle(file string, data []byte, stdout io.Writer) error {
+	if file == "-" {
+		_, err := stdout.Write(data)
+		return err
+	}
+	if dir := filepath.Dir(file); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(file, data, 0o644)
 }

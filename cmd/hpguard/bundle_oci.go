@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -135,16 +134,7 @@ func runBundlePull(ctx context.Context, p bundlePullParams, ref string, stdout i
 	if _, err := bundle.Load(pulled.Data, key); err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("%s: %w", ref, err)}
 	}
-	if p.output == "-" {
-		_, err := stdout.Write(pulled.Data)
-		return err
-	}
-	if dir := filepath.Dir(p.output); dir != "." {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-	}
-	if err := os.WriteFile(p.output, pulled.Data, 0o644); err != nil {
+	if err := writeBundle(p.output, pulled.Data, stdout); err != nil || p.output == "-" {
 		return err
 	}
 	verified := "not verified (no --verification-key)"

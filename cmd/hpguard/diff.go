@@ -151,7 +151,7 @@ func runDiff(ctx context.Context, p diffParams, args []string, stdin io.Reader, 
 	}
 	switch {
 	case d.Summary.Errors > 0:
-		return &exitError{code: exitError2, err: fmt.Errorf("%s could not be read or evaluated (listed in the report): no verdict is known for them", plural(d.Summary.Errors, "input"))}
+		return &exitError{code: exitError2, err: fmt.Errorf("%s could not be read or evaluated (listed in the report): no verdict is known for them", diff.Plural(d.Summary.Errors, "input"))}
 	case d.VerdictsChange():
 		return &exitError{code: 1}
 	}
@@ -303,12 +303,4 @@ func untar(data []byte, dir string) error {
 			return err
 		}
 	}
-}
-
-// plural is "1 thing" or "N things".
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }

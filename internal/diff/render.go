@@ -178,21 +178,22 @@ func writeMarkdown(w io.Writer, d *Diff) error {
 func summaryLine(d *Diff) string {
 	s := d.Summary
 	line := fmt.Sprintf("%s added, %s removed, %s, %s, %s, %s",
-		plural(s.RulesAdded, "rule"), plural(s.RulesRemoved, "rule"), plural(s.SeverityChanges, "severity change"),
-		plural(s.ParameterChanges, "parameter change"), plural(s.GoldenChanges, "golden value change"),
-		plural(s.RegoChanges, "Rego module change"))
+		Plural(s.RulesAdded, "rule"), Plural(s.RulesRemoved, "rule"), Plural(s.SeverityChanges, "severity change"),
+		Plural(s.ParameterChanges, "parameter change"), Plural(s.GoldenChanges, "golden value change"),
+		Plural(s.RegoChanges, "Rego module change"))
 	if d.Manifests {
 		line += fmt.Sprintf("; %d of %s change verdict: %d newly denied, %d newly allowed, %d newly warned, %d no longer warned; %s",
-			s.WorkloadsChanged, plural(s.Workloads, "workload"), s.NewlyDenied, s.NewlyAllowed, s.NewlyWarned, s.NoLongerWarned,
-			plural(s.MessagesChanged, "message change"))
+			s.WorkloadsChanged, Plural(s.Workloads, "workload"), s.NewlyDenied, s.NewlyAllowed, s.NewlyWarned, s.NoLongerWarned,
+			Plural(s.MessagesChanged, "message change"))
 		if s.Errors > 0 {
-			line += fmt.Sprintf("; %s could not be read or evaluated", plural(s.Errors, "document"))
+			line += fmt.Sprintf("; %s could not be read or evaluated", Plural(s.Errors, "document"))
 		}
 	}
 	return line
 }
 
-func plural(n int, what string) string {
+// Plural is "1 thing" or "N things" ("N policies" for a word in y).
+func Plural(n int, what string) string {
 	if n == 1 {
 		return "1 " + what
 	}
