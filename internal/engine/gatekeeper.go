@@ -143,15 +143,21 @@ func NewGatekeeperCombined(ctx context.Context, fsys fs.FS, profile string, para
 	if len(g.Constraints) == 0 {
 		return nil, fmt.Errorf("gatekeeper: profile %q has no combined constraints", profile)
 	}
+	return g, validateOffProfileParams(ctx, g, tmpls, params)
+}
+
+// validateOffProfileParams validates the parameters of rules outside the profile (without a
+// Constraint in g) against their templates, as those of the profile's rules are by their Constraints.
+func validateOffProfileParams(ctx context.Context, g *Gatekeeper, tmpls map[string]*loadedTemplate, params Params) error {
 	for _, id := range sortedKeys(params) {
 		if g.Constraints[id] != nil || len(params[id]) == 0 {
 			continue
 		}
 		if err := validateOffProfile(ctx, tmpls[id], params[id]); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return g, nil
+	return nil
 }
 
 // newGatekeeperClient is a frameworks client with the Rego driver and Gatekeeper's Kubernetes
@@ -252,16 +258,7 @@ func NewGatekeeper(ctx context.Context, fsys fs.FS, profile string, params Param
 	if len(g.Constraints) == 0 {
 		return nil, fmt.Errorf("gatekeeper: profile %q has no constraints", profile)
 	}
-	// Parameters of rules outside the profile are still validated against their template.
-	for _, id := range sortedKeys(params) {
-		if g.Constraints[id] != nil || len(params[id]) == 0 {
-			continue
-		}
-		if err := validateOffProfile(ctx, tmpls[id], params[id]); err != nil {
-			return nil, err
-		}
-	}
-	return g, nil
+	return g, validateOffProfileParams(ctx, g, tmpls, params)
 }
 
 type loadedTemplate struct {
