@@ -15,9 +15,14 @@
 ORACLE_SEED ?= 20261126
 ORACLE_CASES ?= 10000
 ORACLE_CLI_EVERY ?= 5
-ORACLE_FUZZTIME ?= 10s
-# FuzzEvaluate's workers spend their first seconds preparing the policy under coverage instrumentation.
-ORACLE_FUZZTIME_EVAL ?= 20s
+# Budgets are execution counts, not durations: Go 1.26's fuzz coordinator can report its own -fuzztime
+# deadline as a failure ("context deadline exceeded", no failing input written) when a worker is busy
+# at that instant (go.dev/issue/75804, fixed in Go 1.27), which a loaded CI machine hits. A count has
+# no deadline to race. Minimizing each new interesting input is capped as well (the default, 60 s per
+# input, stalls a short run).
+ORACLE_FUZZTIME ?= 50000x
+ORACLE_FUZZTIME_EVAL ?= 5000x
+ORACLE_FUZZMINIMIZE ?= 100x
 
 .PHONY: oracle
 oracle: ## Differential tests against Pod Security Admission and kube-apiserver's validation (tests/oracle)
@@ -33,8 +38,8 @@ race: ## internal/check and internal/engine tests under the race detector
 
 .PHONY: fuzz-short
 fuzz-short: ## A short run of each native fuzz target (FuzzReadBytes, FuzzEvaluate)
-	$(GO) test -run '^$$' -fuzz '^FuzzReadBytes$$' -fuzztime $(ORACLE_FUZZTIME) ./internal/manifest
-	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $(ORACLE_FUZZTIME_EVAL) ./internal/engine
+	$(GO) test -run '^$$' -fuzz '^FuzzReadBytes$$' -fuzztime $(ORACLE_FUZZTIME) -fuzzminimizetime $(ORACLE_FUZZMINIMIZE) ./internal/manifest
+	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $(ORACLE_FUZZTIME_EVAL) -fuzzminimizetime $(ORACLE_FUZZMINIMIZE) ./internal/engine
 
 .PHONY: oracle-test
 oracle-test: oracle race fuzz-short
