@@ -65,4 +65,5 @@ test: setup lint ## Run every test (Go, opa test, drift check and the mk/*.mk te
 	$(GO) run ./cmd/hpguard generate --check
 	$(OPA) test policies/rego
 	$(GO) test -timeout 40m $(GOTEST_FLAGS) ./...
-	@for t in $(TEST_TARGETS); do $(MAKE) --no-print-directory $$t || exit 1; done
+	@for t in $(TEST_TARGETS); do s=$$(date +%s); $(MAKE) --no-print-directory $$t || exit 1; \
+		echo "make test: $$t took $$(( $$(date +%s) - s )) s"; done
