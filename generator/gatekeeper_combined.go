@@ -8,7 +8,6 @@ import (
 
 	templatesv1 "github.com/open-policy-agent/frameworks/constraint/pkg/apis/templates/v1"
 	coretemplates "github.com/open-policy-agent/frameworks/constraint/pkg/core/templates"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -122,7 +121,6 @@ violation contains {"msg": f.msg, "details": {"rule": f.rule, "field": f.field, 
 	if err != nil {
 		return nil, err
 	}
-	legacy := false
 	schema := &apiextensionsv1.JSONSchemaProps{
 		Type: "object",
 		Properties: map[string]apiextensionsv1.JSONSchemaProps{
@@ -133,32 +131,13 @@ violation contains {"msg": f.msg, "details": {"rule": f.rule, "field": f.field, 
 			},
 		},
 	}
-	return &templatesv1.ConstraintTemplate{
-		TypeMeta: metav1.TypeMeta{APIVersion: templatesv1.SchemeGroupVersion.String(), Kind: "ConstraintTemplate"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:   strings.ToLower(kind),
-			Labels: map[string]string{"app.kubernetes.io/part-of": s.Ruleset.Name},
-			Annotations: map[string]string{
-				"metadata.gatekeeper.sh/title":   "Every hpguard rule, in one template",
-				"metadata.gatekeeper.sh/version": s.Ruleset.Version,
-				"description":                    "Evaluates the rules its Constraint lists (parameter " + CombinedRulesParameter + ", each with its parameters) in one query: a whole profile as one Constraint per severity.",
-			},
-		},
-		Spec: templatesv1.ConstraintTemplateSpec{
-			CRD: templatesv1.CRD{Spec: templatesv1.CRDSpec{
-				Names:      templatesv1.Names{Kind: kind},
-				Validation: &templatesv1.Validation{OpenAPIV3Schema: schema, LegacySchema: &legacy},
-			}},
-			Targets: []templatesv1.Target{{
-				Target:     GatekeeperTarget,
-				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-				Code: []templatesv1.Code{{
-					Engine: "Rego",
-					Source: &coretemplates.Anything{Value: map[string]any{"version": "v1", "rego": main, "libs": libs}},
-				}},
-			}},
-		},
-	}, nil
+	return newTemplate(s, kind, map[string]string{
+		"metadata.gatekeeper.sh/title": "Every hpguard rule, in one template",
+		"description":                  "Evaluates the rules its Constraint lists (parameter " + CombinedRulesParameter + ", each with its parameters) in one query: a whole profile as one Constraint per severity.",
+	}, schema, templatesv1.Code{
+		Engine: "Rego",
+		Source: &coretemplates.Anything{Value: map[string]any{"version": "v1", "rego": main, "libs": libs}},
+	}), nil
 }
 
 // combinedFiles renders the combined template and, per profile, its Constraints: one per severity

@@ -60,21 +60,36 @@ violation contains {"msg": f.msg, "details": {"rule": %q, "field": f.field, "con
 	if err != nil {
 		return nil, err
 	}
-	kind := ConstraintKind(s, r)
+	return newTemplate(s, ConstraintKind(s, r), map[string]string{
+		"metadata.gatekeeper.sh/title": r.Title,
+		"description":                  strings.TrimSpace(r.Description),
+		RuleAnnotation:                 r.ID,
+	}, schema, templatesv1.Code{
+		Engine: "Rego",
+		Source: &coretemplates.Anything{Value: map[string]any{
+			"version": "v1",
+			"rego":    src,
+			"libs":    []any{lib},
+		}},
+	}, celCode), nil
+}
+
+// newTemplate is the scaffolding every ConstraintTemplate hpguard ships shares: the name (the
+// kind, lower case), the part-of label, the version annotation beside the given ones, the
+// parameter schema (structural: no legacy schema), and one target that checks CREATE and UPDATE
+// with the given code blocks.
+func newTemplate(s *spec.Spec, kind string, annotations map[string]string, schema *apiextensionsv1.JSONSchemaProps, code ...templatesv1.Code) *templatesv1.ConstraintTemplate {
+	ann := map[string]string{"metadata.gatekeeper.sh/version": s.Ruleset.Version}
+	for k, v := range annotations {
+		ann[k] = v
+	}
 	legacy := false
-	ct := &templatesv1.ConstraintTemplate{
+	return &templatesv1.ConstraintTemplate{
 		TypeMeta: metav1.TypeMeta{APIVersion: templatesv1.SchemeGroupVersion.String(), Kind: "ConstraintTemplate"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name: strings.ToLower(kind),
-			Labels: map[string]string{
-				"app.kubernetes.io/part-of": s.Ruleset.Name,
-			},
-			Annotations: map[string]string{
-				"metadata.gatekeeper.sh/title":   r.Title,
-				"metadata.gatekeeper.sh/version": s.Ruleset.Version,
-				"description":                    strings.TrimSpace(r.Description),
-				RuleAnnotation:                   r.ID,
-			},
+			Name:        strings.ToLower(kind),
+			Labels:      map[string]string{"app.kubernetes.io/part-of": s.Ruleset.Name},
+			Annotations: ann,
 		},
 		Spec: templatesv1.ConstraintTemplateSpec{
 			CRD: templatesv1.CRD{Spec: templatesv1.CRDSpec{
@@ -86,18 +101,10 @@ violation contains {"msg": f.msg, "details": {"rule": %q, "field": f.field, "con
 				// UPDATE is checked too: it is how ephemeral containers reach a pod (the
 				// pods/ephemeralcontainers subresource) and how workloads change.
 				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-				Code: []templatesv1.Code{{
-					Engine: "Rego",
-					Source: &coretemplates.Anything{Value: map[string]any{
-						"version": "v1",
-						"rego":    src,
-						"libs":    []any{lib},
-					}},
-				}, celCode},
+				Code:       code,
 			}},
 		},
 	}
-	return ct, nil
 }
 
 // nativeValidationCode is the rule's CEL form as a K8sNativeValidation code block. Gatekeeper runs
