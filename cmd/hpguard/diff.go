@@ -35,7 +35,13 @@ type diffParams struct {
 	set        []string
 	workers    int
 	ignore     []string
+	configFile string
 	limits     manifest.Options
+
+	// Set from the configuration file, as for check (config.go): its profile and workers where no
+	// flag was given, its parameters under --params and --set, its ignore patterns beside --ignore.
+	configParams engine.Params
+	ignores      []ignorePattern
 }
 
 func newDiffCmd() *cobra.Command {
@@ -50,13 +56,22 @@ func newDiffCmd() *cobra.Command {
 			"profile, parameter schema and default changes, golden values added and removed, and changed Rego\n" +
 			"modules; given manifests (files, directories, - for standard input) it evaluates every workload\n" +
 			"under both revisions and reports, per workload and rule, what is newly denied, newly allowed,\n" +
-			"newly warned, no longer warned, or reported with another message.\n" +
+			"newly warned, no longer warned, or reported with another message. The manifests are evaluated\n" +
+			"with the configuration file check would use (.hpguard.yaml, or --config): its profile, workers,\n" +
+			"parameters and ignore patterns apply to both revisions; a flag wins over its key.\n" +
 			"Exit status: 0 no workload's verdict changes, 1 some workload's verdict changes, 2 an error.",
 		Example: "  hpguard diff dist/hpguard-1.2.tar.gz dist/hpguard-1.3.tar.gz manifests/\n" +
 			"  hpguard diff main policies/spec examples/ -o markdown > diff.md\n" +
 			"  hpguard diff v0.1.0 HEAD:policies/spec -o json",
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The manifests are evaluated as `hpguard check` evaluates them here: with the same
+			// configuration file.
+			cp := checkParams{profile: p.profile, workers: p.workers, ignore: p.ignore, configFile: p.configFile}
+			if err := configure(cmd.Flags(), &cp); err != nil {
+				return usageError(err)
+			}
+			p.profile, p.workers, p.configParams, p.ignores = cp.profile, cp.workers, cp.configParams, cp.ignores
 			return runDiff(cmd.Context(), p, args, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
@@ -68,6 +83,7 @@ func newDiffCmd() *cobra.Command {
 	f.StringArrayVar(&p.set, "set", nil, "set one rule parameter for both revisions: `RULE.PARAMETER=VALUE`; repeatable")
 	f.IntVar(&p.workers, "workers", 0, "`N` parallel evaluations (default: number of CPUs)")
 	f.StringArrayVar(&p.ignore, "ignore", nil, "leave out paths matching this `GLOB`; repeatable")
+	f.StringVar(&p.configFile, "config", "", "configuration `FILE` whose profile, workers, parameters and ignore patterns apply as for check (default: "+configFileName+" in the working directory or above it, up to the repository root)")
 	return cmd
 }
 
@@ -90,18 +106,7 @@ func runDiff(ctx context.Context, p diffParams, args []string, stdin io.Reader, 
 		d.Profile = newSide.Policy.Ruleset.DefaultProfile
 	}
 	if paths := args[2:]; len(paths) > 0 {
-		wd, err := os.Getwd()
-		if err != nil {
-			return err
-		}
-		var ignores []ignorePattern
-		for _, g := range p.ignore {
-			if err := validIgnore(g); err != nil {
-				return usageError(fmt.Errorf("--ignore: %w", err))
-			}
-			ignores = append(ignores, ignorePattern{pattern: g, base: wd})
-		}
-		params, err := parseParams(nil, p.paramsFile, p.set)
+		params, err := parseParams(p.configParams, p.paramsFile, p.set)
 		if err != nil {
 			return usageError(err)
 		}
@@ -130,7 +135,7 @@ func runDiff(ctx context.Context, p diffParams, args []string, stdin io.Reader, 
 			pol := side.Policy
 			reports[i], err = check.Run(ctx, check.Options{
 				Paths: paths, Stdin: bytes.NewReader(in), Evaluator: ev, Profile: d.Profile, Workers: p.workers,
-				Limits: p.limits, Ignore: ignoreMatcher(ignores),
+				Limits: p.limits, Ignore: ignoreMatcher(p.ignores),
 				KnownRule: func(id string) bool { return pol.Ruleset.Rules[id] != nil },
 				Render:    renderFound,
 			})

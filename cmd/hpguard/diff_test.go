@@ -296,3 +296,70 @@ func TestREADMEDiffExample(t *testing.T) {
 	}
 	require.Equal(t, block, out, "README's diff example is out of date: run go test ./cmd/hpguard -run TestREADMEDiffExample -update")
 }
+
+// TestDiffConfig: diff evaluates the manifests with the configuration file check would use (its
+// profile, parameters and ignore patterns; flags win), found from the working directory up to the
+// repository root as check finds it, or named with --config.
+func TestDiffConfig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs without -short (make test)")
+	}
+	dir := t.TempDir()
+	oldDir, newDir := specRevisions(t, dir)
+	repo := filepath.Join(dir, "repo")
+	manifests := filepath.Join(repo, "manifests")
+	require.NoError(t, os.MkdirAll(filepath.Join(repo, ".git"), 0o755))
+	require.NoError(t, os.CopyFS(manifests, os.DirFS(filepath.Join("..", "..", "examples"))))
+	kubeProxy, err := os.ReadFile(filepath.Join(manifests, "kube-proxy.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(filepath.Join(manifests, "vendor"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(manifests, "vendor", "kube-proxy.yaml"), kubeProxy, 0o644))
+	write := func(name, content string) string {
+		f := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(f, []byte(content), 0o644))
+		return f
+	}
+	// The repository's configuration: baseline, kube-system exempt from hostprocess-disallowed
+	// (the new revision's default, set here for both), vendor/ left out.
+	require.NoError(t, os.WriteFile(filepath.Join(repo, configFileName), []byte(
+		"profile: baseline\nparameters:\n  hostprocess-disallowed:\n    exemptNamespaces: [kube-system]\nignore:\n  - vendor/**\n"), 0o644))
+	params := write("params.yaml", "hostprocess-disallowed:\n  exemptNamespaces: [kube-system]\n")
+	empty := write("empty.yaml", "")
+	noParams := write("no-params.yaml", "profile: baseline\nignore:\n  - vendor/**\n")
+	t.Chdir(manifests)
+
+	// Found from the working directory: kube-system is exempt under both revisions, so nothing
+	// changes; the same as the flags that say the same.
+	found := runDiffJSON(t, 0, oldDir, newDir, ".")
+	require.Equal(t, "baseline", found.Profile)
+	require.Empty(t, found.Verdicts)
+	flags := runDiffJSON(t, 0, "--config", empty, "--profile", "baseline", "--params", params, "--ignore", "vendor/**", oldDir, newDir, ".")
+	require.Equal(t, found.Verdicts, flags.Verdicts)
+
+	// Without the parameters, the kube-system workloads are newly allowed, except the one under
+	// vendor/, which is ignored.
+	named := runDiffJSON(t, 1, "--config", noParams, oldDir, newDir, ".")
+	require.Equal(t, "baseline", named.Profile)
+	flags = runDiffJSON(t, 1, "--config", empty, "--profile", "baseline", "--ignore", "vendor/**", oldDir, newDir, ".")
+	require.Equal(t, flags.Verdicts, named.Verdicts)
+	require.NotEmpty(t, named.Verdicts)
+	for _, v := range named.Verdicts {
+		require.Equal(t, "hostprocess-disallowed", v.Rule)
+		require.NotContains(t, v.File, "vendor")
+	}
+	// No configuration: the vendored copy counts.
+	all := runDiffJSON(t, 1, "--config", empty, "--profile", "baseline", oldDir, newDir, ".")
+	require.Greater(t, len(all.Verdicts), len(named.Verdicts))
+
+	// A flag wins over its key.
+	over := runDiffJSON(t, 1, "--config", noParams, "--profile", "hostprocess", oldDir, newDir, ".")
+	require.Equal(t, "hostprocess", over.Profile)
+	flags = runDiffJSON(t, 1, "--config", empty, "--profile", "hostprocess", "--ignore", "vendor/**", oldDir, newDir, ".")
+	require.Equal(t, flags.Verdicts, over.Verdicts)
+	require.NotEqual(t, named.Verdicts, over.Verdicts)
+
+	// An invalid configuration is a usage error.
+	_, errOut, code := run(t, "", "diff", "--config", write("bad.yaml", "profiles: baseline\n"), oldDir, newDir, ".")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "profiles")
+}
