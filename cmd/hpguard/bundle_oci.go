@@ -32,6 +32,7 @@ func (r registryFlags) options() oci.Options {
 type bundlePushParams struct {
 	registry registryFlags
 	key      string
+	tags     []string
 }
 
 func newBundlePushCmd() *cobra.Command {
@@ -44,9 +45,10 @@ func newBundlePushCmd() *cobra.Command {
 			"layer (what OPA's OCI bundle downloader reads; a signed bundle carries its .signatures.json inside),\n" +
 			"then one layer per Rego module and one for data.json (what `conftest pull` writes out). It prints the\n" +
 			"manifest digest: pin a rollout with REPOSITORY@DIGEST. Credentials come from the Docker configuration\n" +
-			"(docker login, oras login). With --verification-key the bundle must verify before it is pushed.",
+			"(docker login, oras login). With --verification-key the bundle must verify before it is pushed.\n" +
+			"--tag gives the same manifest further tags (a release as 1.3.0, 1.3 and latest) once it is pushed.",
 		Example: "  hpguard bundle build -o dist/hpguard.tar.gz --signing-key private.pem\n" +
-			"  hpguard bundle push registry.example.com/policy/hpguard:1.3.0 dist/hpguard.tar.gz --verification-key public.pem",
+			"  hpguard bundle push registry.example.com/policy/hpguard:1.3.0 dist/hpguard.tar.gz --verification-key public.pem --tag 1.3 --tag latest",
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			file := bundle.Path
@@ -58,6 +60,7 @@ func newBundlePushCmd() *cobra.Command {
 	}
 	p.registry.add(cmd.Flags())
 	cmd.Flags().StringVar(&p.key, "verification-key", "", "PEM public key `FILE`: refuse to push a bundle that does not verify with it")
+	cmd.Flags().StringArrayVar(&p.tags, "tag", nil, "also tag the pushed manifest `TAG` in the same repository; repeatable")
 	return cmd
 }
 
@@ -70,7 +73,7 @@ func runBundlePush(ctx context.Context, p bundlePushParams, ref, file string, st
 		return &exitError{code: 1, err: fmt.Errorf("not pushed: %w", err)}
 	}
 	ref, _ = oci.TrimScheme(ref)
-	pushed, err := oci.Push(ctx, ref, data, p.registry.options())
+	pushed, err := oci.Push(ctx, ref, data, p.registry.options(), p.tags...)
 	if err != nil {
 		return err
 	}
@@ -79,6 +82,9 @@ func runBundlePush(ctx context.Context, p bundlePushParams, ref, file string, st
 		repo = repo[:i]
 	}
 	fmt.Fprintf(stdout, "pushed %s (%d layers): %s@%s\n", pushed.Reference, pushed.Layers, repo, pushed.Digest)
+	for _, t := range pushed.Tags {
+		fmt.Fprintf(stdout, "tagged %s:%s\n", repo, t)
+	}
 	return nil
 }
 

@@ -66,6 +66,8 @@ type Pushed struct {
 	Digest string
 	// Layers counts the manifest's layers.
 	Layers int
+	// Tags are the further tags the manifest was given.
+	Tags []string
 }
 
 // Pulled is a fetched bundle.
@@ -138,8 +140,9 @@ func isLoopback(host string) bool {
 
 // Push publishes a bundle to ref (REGISTRY/REPOSITORY[:TAG], tag "latest" when none): one manifest
 // with the bundle layer, then a layer per Rego module and one for data.json. The bundle must be a
-// well-formed bundle archive.
-func Push(ctx context.Context, ref string, data []byte, opts Options) (*Pushed, error) {
+// well-formed bundle archive. The manifest is then given each of tags as well (one release as
+// 1.3.0, 1.3 and latest, say), once it is in the registry under ref's tag.
+func Push(ctx context.Context, ref string, data []byte, opts Options, tags ...string) (*Pushed, error) {
 	repo, parsed, err := repository(ref, opts)
 	if err != nil {
 		return nil, err
@@ -149,6 +152,13 @@ func Push(ctx context.Context, ref string, data []byte, opts Options) (*Pushed, 
 	}
 	if _, err := parsed.Digest(); err == nil {
 		return nil, fmt.Errorf("push to a tag, not a digest: the digest is the manifest's, known once it is pushed")
+	}
+	for _, t := range tags {
+		r := parsed
+		r.Reference = t
+		if err := r.ValidateReferenceAsTag(); err != nil {
+			return nil, fmt.Errorf("tag %q: %w", t, err)
+		}
 	}
 	files, err := bundle.Files(data)
 	if err != nil {
@@ -200,7 +210,12 @@ func Push(ctx context.Context, ref string, data []byte, opts Options) (*Pushed, 
 	if _, err := oras.Copy(ctx, store, parsed.Reference, repo, parsed.Reference, oras.DefaultCopyOptions); err != nil {
 		return nil, fmt.Errorf("push %s: %w", parsed, hint(parsed, err))
 	}
-	return &Pushed{Reference: parsed.String(), Digest: manifest.Digest.String(), Layers: len(layers)}, nil
+	if len(tags) > 0 {
+		if _, err := oras.TagN(ctx, repo, manifest.Digest.String(), tags, oras.DefaultTagNOptions); err != nil {
+			return nil, fmt.Errorf("tag %s@%s: %w", parsed.Registry+"/"+parsed.Repository, manifest.Digest, hint(parsed, err))
+		}
+	}
+	return &Pushed{Reference: parsed.String(), Digest: manifest.Digest.String(), Layers: len(layers), Tags: tags}, nil
 }
 
 // Pull fetches the bundle of ref (REGISTRY/REPOSITORY[:TAG|@DIGEST], tag "latest" when none).

@@ -137,6 +137,22 @@ func TestOCI(t *testing.T) {
 	require.Equal(t, signed, pulled.Data, "pulled by tag: the pushed bytes")
 	require.Equal(t, first.Digest, pulled.Digest)
 
+	// Further tags name the same manifest; an invalid one is refused before anything is pushed.
+	tagged, err := oci.Push(ctx, repo+":1.0.0", signed, opts, "1.0-stable", "latest")
+	require.NoError(t, err)
+	require.Equal(t, first.Digest, tagged.Digest)
+	require.Equal(t, []string{"1.0-stable", "latest"}, tagged.Tags)
+	for _, tag := range []string{"1.0.0", "1.0-stable", "latest"} {
+		m, err := oci.Pull(ctx, repo+":"+tag, opts)
+		require.NoError(t, err, tag)
+		require.Equal(t, first.Digest, m.Digest, tag)
+		require.Equal(t, signed, m.Data, tag)
+	}
+	_, err = oci.Push(ctx, repo+":1.0.1", signed, opts, "not a tag")
+	require.ErrorContains(t, err, `tag "not a tag"`)
+	_, err = oci.Pull(ctx, repo+":1.0.1", opts)
+	require.Error(t, err, "nothing pushed under 1.0.1")
+
 	// Digest pinning: the tag moves to another bundle; the digest still names the first.
 	second, err := oci.Push(ctx, repo+":1.0", unsigned, opts)
 	require.NoError(t, err)
@@ -183,9 +199,13 @@ func TestOCI(t *testing.T) {
 		out, code := runCLI(t, bin, conf, "bundle", "push", repo+":cli", unsignedFile, "--verification-key", pubFile)
 		require.Equal(t, 1, code, out)
 		require.Contains(t, out, "not pushed")
-		out, code = runCLI(t, bin, conf, "bundle", "push", "oci://"+repo+":cli", signedFile, "--verification-key", pubFile)
+		out, code = runCLI(t, bin, conf, "bundle", "push", "oci://"+repo+":cli", signedFile, "--verification-key", pubFile, "--tag", "cli-latest")
 		require.Equal(t, 0, code, out)
 		require.Contains(t, out, repo+"@"+first.Digest, "the same bundle, the same manifest digest")
+		require.Contains(t, out, "tagged "+repo+":cli-latest")
+		m, err := oci.Pull(ctx, repo+":cli-latest", opts)
+		require.NoError(t, err)
+		require.Equal(t, first.Digest, m.Digest)
 
 		pulledFile := filepath.Join(dir, "pulled.tar.gz")
 		out, code = runCLI(t, bin, conf, "bundle", "pull", repo+"@"+first.Digest, "-o", pulledFile, "--verification-key", pubFile)
