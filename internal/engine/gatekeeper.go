@@ -143,7 +143,10 @@ func NewGatekeeperCombined(ctx context.Context, fsys fs.FS, profile string, para
 	if len(g.Constraints) == 0 {
 		return nil, fmt.Errorf("gatekeeper: profile %q has no combined constraints", profile)
 	}
-	return g, validateOffProfileParams(ctx, g, tmpls, params)
+	if err := validateOffProfileParams(ctx, g, tmpls, params); err != nil {
+		return nil, err
+	}
+	return g, nil
 }
 
 // validateOffProfileParams validates the parameters of rules outside the profile (without a
@@ -258,7 +261,10 @@ func NewGatekeeper(ctx context.Context, fsys fs.FS, profile string, params Param
 	if len(g.Constraints) == 0 {
 		return nil, fmt.Errorf("gatekeeper: profile %q has no constraints", profile)
 	}
-	return g, validateOffProfileParams(ctx, g, tmpls, params)
+	if err := validateOffProfileParams(ctx, g, tmpls, params); err != nil {
+		return nil, err
+	}
+	return g, nil
 }
 
 type loadedTemplate struct {
